@@ -1,8 +1,16 @@
 //! Sans-IO core of Flotilla: the Matrix event model and everything that must agree bit for bit
 //! with other Matrix servers. No sockets, clocks, threads or ambient randomness live here.
 
+pub mod base64;
+pub mod canonical_json;
 pub mod event;
+pub mod hashing;
+pub mod redaction;
 pub mod room_version;
+pub mod signing;
+
+#[cfg(test)]
+mod testing;
 
 pub use event::RoomEvent;
 pub use room_version::{RoomVersion, StateResolution, UnsupportedRoomVersion};
