@@ -10,6 +10,7 @@ pub mod pdu;
 pub mod redaction;
 pub mod room_version;
 pub mod signing;
+pub mod wire;
 
 #[cfg(test)]
 mod testing;
