@@ -177,6 +177,17 @@ fn duplicate_pairs_are_rejected() {
 }
 
 #[test]
+fn citing_one_event_twice_is_a_duplicate() {
+    let mut room = Room::new(V12);
+    let (mut event, cited) = citing(&mut room, &[("m.room.member", ALICE)]);
+    event.auth_events.push(cited[0].event_id.clone());
+    let expected = AuthError::RepeatedAuthEventId {
+        event_id: cited[0].event_id.clone(),
+    };
+    assert_eq!(shape(V12, &event, &cited), Err(expected));
+}
+
+#[test]
 fn unselected_pairs_are_rejected() {
     let mut room = Room::new(V11);
     room.set_join_rule("public").set_membership(BOB, "join");
