@@ -71,7 +71,8 @@ fn third_party_invite_token(content: &Value) -> Option<&str> {
 /// Rule 3 for a non-create event: `auth_events` are the resolved events the event cites,
 /// and `is_rejected` says whether one of them was itself rejected. Every cited ID must be
 /// supplied, no pair may repeat, every entry must be selected for this event and in its room,
-/// and before v12 the create event must be among them. A create event cites nothing and passes.
+/// and before v12 the create event must be among them. A create event is decided by rule 1
+/// alone and passes here.
 pub fn check_auth_events_shape<E: RoomEvent>(
     version: RoomVersion,
     event: &E,

@@ -289,6 +289,13 @@ fn the_sender_and_the_join_authoriser_must_sign() {
         servers_that_must_sign(&join),
         Ok(vec!["b.example", "c.example"])
     );
+    let same_server = room
+        .member(BOB, BOB, "join")
+        .content(
+            json!({ "membership": "join", "join_authorised_via_users_server": "@other:b.example" }),
+        )
+        .build();
+    assert_eq!(servers_that_must_sign(&same_server), Ok(vec!["b.example"]));
     let bad = room
         .member(BOB, BOB, "join")
         .content(json!({ "membership": "join", "join_authorised_via_users_server": "carol" }))
