@@ -6,12 +6,16 @@ pub mod base64;
 pub mod canonical_json;
 pub mod event;
 pub mod hashing;
+pub mod ids;
+pub mod pdu;
 pub mod redaction;
 pub mod room_version;
 pub mod signing;
+pub mod wire;
 
 #[cfg(test)]
 mod testing;
 
 pub use event::RoomEvent;
+pub use pdu::Pdu;
 pub use room_version::{RoomVersion, StateResolution, UnsupportedRoomVersion};
