@@ -1,6 +1,7 @@
 //! Sans-IO core of Flotilla: the Matrix event model and everything that must agree bit for bit
 //! with other Matrix servers. No sockets, clocks, threads or ambient randomness live here.
 
+pub mod auth;
 pub mod base64;
 pub mod canonical_json;
 pub mod event;
