@@ -3,8 +3,12 @@
 use clap::Subcommand;
 
 #[derive(Subcommand)]
-pub enum DagCommand {}
+pub enum DagCommand {
+    Resolve(crate::resolve_cmd::ResolveArgs),
+}
 
 pub fn run(command: DagCommand) -> anyhow::Result<()> {
-    match command {}
+    match command {
+        DagCommand::Resolve(args) => crate::resolve_cmd::run(args),
+    }
 }
