@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{load_events, load_expected, load_state, room_version, state_key_of};
+use common::fixtures::{load_events, load_expected, load_state, room_version, state_key_of};
 use dag::state_res::fixture::{FixtureStore, state_entries};
 use dag::state_res::walk::resolve_dag;
 use dag::state_res::{StateMap, resolve};
