@@ -41,6 +41,8 @@ pub enum DagCommand {
     /// The CBOR wire form of one event.
     #[command(subcommand)]
     Wire(WireCommand),
+    /// Resolve room state from events in the minimal fixture form (state resolution v2/v2.1).
+    Resolve(crate::resolve_cmd::ResolveArgs),
 }
 
 #[derive(Subcommand)]
@@ -129,6 +131,7 @@ pub fn run(command: DagCommand) -> anyhow::Result<()> {
             }
         }
         DagCommand::Wire(command) => run_wire(command),
+        DagCommand::Resolve(args) => crate::resolve_cmd::run(args),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The `flotilla` command: runs a node and offers tools for events, simulations and links.
 
 mod dag_cmd;
+mod resolve_cmd;
 
 use std::process::ExitCode;
 

@@ -1,0 +1,69 @@
+//! The resolver's view of the authorization rules in [`crate::auth`].
+
+use crate::auth::{auth_types_for_event, check_auth, check_auth_events_shape};
+use crate::{RoomEvent, RoomVersion};
+
+/// The `(type, state_key)` pairs the rules read for `event`: the keys the iterative auth checks
+/// take from the state being resolved.
+pub(crate) fn auth_types(version: RoomVersion, event: &impl RoomEvent) -> Vec<(String, String)> {
+    auth_types_for_event(
+        version,
+        event.event_type(),
+        event.sender(),
+        event.state_key(),
+        event.content(),
+    )
+}
+
+/// Whether the rules allow `event` against the state `lookup` answers.
+pub(crate) fn is_allowed<'a, E: RoomEvent + 'a>(
+    version: RoomVersion,
+    event: &E,
+    lookup: impl Fn(&str, &str) -> Option<&'a E>,
+) -> bool {
+    check_auth(version, event, lookup).is_ok()
+}
+
+/// Whether the event's cited auth events pass the rules' own checks on them.
+pub(crate) fn auth_events_acceptable<E: RoomEvent>(
+    version: RoomVersion,
+    event: &E,
+    auth_events: &[&E],
+    is_rejected: impl Fn(&str) -> bool,
+) -> bool {
+    check_auth_events_shape(version, event, auth_events, |auth| {
+        is_rejected(auth.event_id())
+    })
+    .is_ok()
+}
+
+/// The state events an iterative auth check sees, one per `(type, state_key)`.
+pub(crate) struct AuthSet<'a, E> {
+    events: Vec<&'a E>,
+}
+
+impl<E> Default for AuthSet<'_, E> {
+    fn default() -> Self {
+        AuthSet { events: Vec::new() }
+    }
+}
+
+impl<'a, E: RoomEvent> AuthSet<'a, E> {
+    /// Adds `event`, replacing the one with the same type and state key.
+    pub(crate) fn insert(&mut self, event: &'a E) {
+        let same_key = |other: &&'a E| {
+            other.event_type() == event.event_type() && other.state_key() == event.state_key()
+        };
+        match self.events.iter_mut().find(|other| same_key(other)) {
+            Some(slot) => *slot = event,
+            None => self.events.push(event),
+        }
+    }
+
+    pub(crate) fn get(&self, event_type: &str, state_key: &str) -> Option<&'a E> {
+        self.events
+            .iter()
+            .copied()
+            .find(|event| event.event_type() == event_type && event.state_key() == Some(state_key))
+    }
+}
