@@ -62,6 +62,20 @@ pub enum ReceiveError {
     Resolve(#[from] ResolveError),
 }
 
+/// The ID an incoming event has or will have once its room is known. Before its room is known
+/// the version is inferred from the shape of the room ID (hash: v12, else v11), which only
+/// matters for v10 events with top-level keys v11 no longer protects.
+pub fn incoming_event_id(store: &impl RoomStore, json: &Object) -> String {
+    let version = receive::room_version_of(store, json).unwrap_or_else(|_| {
+        let room_id = json.get("room_id").and_then(Value::as_str).unwrap_or("!");
+        match crate::ids::validate_room_id(RoomVersion::V12, room_id) {
+            Ok(()) => RoomVersion::V12,
+            Err(_) => RoomVersion::V11,
+        }
+    });
+    crate::hashing::event_id(version, json)
+}
+
 /// A new event as a local user asks for it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewEvent {

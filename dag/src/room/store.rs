@@ -4,7 +4,7 @@
 //! Reads return shared handles so a store may keep a cache; every write is one [`RoomCommit`],
 //! which the store applies atomically: once `commit` returns, the event is durable.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use crate::state_res::StateMap;
@@ -55,6 +55,11 @@ pub struct RoomCommit {
 pub trait RoomStore {
     fn event(&self, event_id: &str) -> Option<Arc<StoredEvent>>;
     fn room(&self, room_id: &str) -> Option<RoomInfo>;
+    /// Every room held, in no particular order.
+    fn room_ids(&self) -> Vec<String>;
+    /// A held, non-rejected event of the room with the greatest depth not above `depth`. The
+    /// sync protocol samples a room's history with it without walking the DAG.
+    fn event_at_or_below_depth(&self, room_id: &str, depth: u64) -> Option<String>;
     /// Applies the commit atomically and durably.
     fn commit(&mut self, commit: RoomCommit);
 }
@@ -64,6 +69,8 @@ pub trait RoomStore {
 pub struct MemoryStore {
     events: HashMap<String, Arc<StoredEvent>>,
     rooms: HashMap<String, RoomInfo>,
+    /// Non-rejected event IDs by room and depth.
+    by_depth: BTreeMap<(String, u64), String>,
     /// Event IDs in the order they were committed.
     log: Vec<String>,
 }
@@ -78,9 +85,6 @@ impl MemoryStore {
         &self.log
     }
 
-    pub fn room_ids(&self) -> impl Iterator<Item = &str> {
-        self.rooms.keys().map(String::as_str)
-    }
 }
 
 impl RoomStore for MemoryStore {
@@ -92,8 +96,21 @@ impl RoomStore for MemoryStore {
         self.rooms.get(room_id).cloned()
     }
 
+    fn room_ids(&self) -> Vec<String> {
+        self.rooms.keys().cloned().collect()
+    }
+
+    fn event_at_or_below_depth(&self, room_id: &str, depth: u64) -> Option<String> {
+        let range = (room_id.to_owned(), 0)..=(room_id.to_owned(), depth);
+        self.by_depth.range(range).next_back().map(|(_, id)| id.clone())
+    }
+
     fn commit(&mut self, commit: RoomCommit) {
         let event_id = crate::RoomEvent::event_id(&*commit.event.pdu).to_owned();
+        if commit.event.status != EventStatus::Rejected {
+            let key = (commit.room.room_id.clone(), commit.event.pdu.depth());
+            self.by_depth.insert(key, event_id.clone());
+        }
         self.log.push(event_id.clone());
         self.events.insert(event_id, Arc::new(commit.event));
         self.rooms.insert(commit.room.room_id.clone(), commit.room);

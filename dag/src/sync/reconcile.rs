@@ -1,0 +1,107 @@
+//! Working out what a peer lacks from what it says it holds.
+//!
+//! A node holds every ancestor of every event it holds, so a peer's heads plus a sample of older
+//! events it holds (the locator) describe its whole set: everything below any of them. The
+//! events to send are ours that lie above all of them.
+
+use std::collections::{BinaryHeap, HashMap};
+
+use sha2::{Digest, Sha256};
+
+use super::message::RoomHeads;
+use crate::RoomEvent;
+use crate::room::{EventStatus, RoomStore};
+
+/// A digest of every room's sync heads: equal digests mean equal event sets.
+pub fn digest(store: &impl RoomStore) -> [u8; 16] {
+    let mut rooms: Vec<(String, Vec<String>)> = store
+        .room_ids()
+        .into_iter()
+        .filter_map(|id| store.room(&id).map(|room| (id, room.sync_heads)))
+        .collect();
+    rooms.sort();
+    let mut hasher = Sha256::new();
+    for (room_id, heads) in rooms {
+        hasher.update(room_id.as_bytes());
+        for head in heads {
+            hasher.update(b"\0");
+            hasher.update(head.as_bytes());
+        }
+        hasher.update(b"\n");
+    }
+    let hash = hasher.finalize();
+    let mut digest = [0; 16];
+    digest.copy_from_slice(&hash[..16]);
+    digest
+}
+
+/// The room's heads and a locator: held events at depths 1, 2, 4, 8, … below the deepest head,
+/// and the create event.
+pub fn room_heads(store: &impl RoomStore, room_id: &str) -> Option<RoomHeads> {
+    let room = store.room(room_id)?;
+    let top = room.sync_heads.iter().filter_map(|id| store.event(id)).map(|e| e.pdu.depth()).max().unwrap_or(0);
+    let mut locator = Vec::new();
+    let mut distance = 1u64;
+    while distance < top {
+        if let Some(id) = store.event_at_or_below_depth(room_id, top - distance) {
+            if locator.last() != Some(&id) && !room.sync_heads.contains(&id) {
+                locator.push(id);
+            }
+        }
+        distance = distance.saturating_mul(2);
+    }
+    Some(RoomHeads { room_id: room_id.to_owned(), heads: room.sync_heads, locator })
+}
+
+const OURS: u8 = 1;
+const THEIRS: u8 = 2;
+
+/// Our events of the room that lie above every event in `theirs`, ancestors first.
+///
+/// Walks down from both sides at once in depth order, marking what each side reaches, and stops
+/// once every event still to visit is one they hold: the cost follows the difference, not the
+/// history.
+pub fn missing_for_peer(store: &impl RoomStore, our_heads: &[String], theirs: &[String]) -> Vec<String> {
+    let mut marks: HashMap<String, u8> = HashMap::new();
+    let mut queue = BinaryHeap::new();
+    let mut ours_only_queued = 0usize;
+    let push = |marks: &mut HashMap<String, u8>, queue: &mut BinaryHeap<(u64, String)>, id: &str, mark: u8| {
+        let Some(event) = store.event(id) else { return 0 };
+        let entry = marks.entry(id.to_owned()).or_insert(0);
+        let before = *entry;
+        *entry |= mark;
+        if before == 0 {
+            queue.push((event.pdu.depth(), id.to_owned()));
+        }
+        match (before, *entry) {
+            (0, OURS) => 1isize,
+            (OURS, m) if m != OURS => -1,
+            _ => 0,
+        }
+    };
+    for id in our_heads {
+        ours_only_queued = ours_only_queued.saturating_add_signed(push(&mut marks, &mut queue, id, OURS));
+    }
+    for id in theirs {
+        ours_only_queued = ours_only_queued.saturating_add_signed(push(&mut marks, &mut queue, id, THEIRS));
+    }
+    let mut missing = Vec::new();
+    while ours_only_queued > 0 {
+        let Some((_, id)) = queue.pop() else { break };
+        let mark = marks[&id];
+        if mark == OURS {
+            ours_only_queued -= 1;
+        }
+        let Some(event) = store.event(&id) else { continue };
+        if mark == OURS && event.status != EventStatus::Rejected {
+            missing.push(id.clone());
+        }
+        let parents: Vec<String> = event.pdu.prev_events().chain(event.pdu.auth_events()).map(str::to_owned).collect();
+        for parent in parents {
+            let change = push(&mut marks, &mut queue, &parent, mark);
+            ours_only_queued = ours_only_queued.saturating_add_signed(change);
+        }
+    }
+    missing.reverse();
+    missing
+}
