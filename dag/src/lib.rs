@@ -11,9 +11,9 @@ pub mod pdu;
 pub mod redaction;
 pub mod room;
 pub mod room_version;
-pub mod sync;
 pub mod signing;
 pub mod state_res;
+pub mod sync;
 pub mod wire;
 
 #[cfg(test)]

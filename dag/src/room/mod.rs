@@ -62,6 +62,23 @@ pub enum ReceiveError {
     Resolve(#[from] ResolveError),
 }
 
+/// The resolution of the states after the room's sync heads: what every node that holds the
+/// same events computes, soft-failed events included. Convergence is measured on this.
+pub fn head_state(
+    store: &impl RoomStore,
+    room_id: &str,
+) -> Result<std::sync::Arc<crate::state_res::StateMap<String>>, ReceiveError> {
+    let room = store
+        .room(room_id)
+        .ok_or_else(|| ReceiveError::UnknownRoom(room_id.to_owned()))?;
+    let states: Vec<_> = room
+        .sync_heads
+        .iter()
+        .filter_map(|id| Some(std::sync::Arc::clone(&store.event(id)?.state_after)))
+        .collect();
+    resolve::resolve_states(store, room.version, &states)
+}
+
 /// The ID an incoming event has or will have once its room is known. Before its room is known
 /// the version is inferred from the shape of the room ID (hash: v12, else v11), which only
 /// matters for v10 events with top-level keys v11 no longer protects.

@@ -113,7 +113,10 @@ pub(super) fn commit(store: &mut impl RoomStore, checked: Checked) -> Received {
 /// The version of the room an incoming event belongs to: the stored room's, or for a create
 /// event, the one it declares. An event of an unknown room waits for the room's create event:
 /// in v12 the room ID names it, before v12 the auth events include it.
-pub(crate) fn room_version_of(store: &impl RoomStore, json: &Object) -> Result<RoomVersion, ReceiveError> {
+pub(crate) fn room_version_of(
+    store: &impl RoomStore,
+    json: &Object,
+) -> Result<RoomVersion, ReceiveError> {
     let is_create = json.get("type").and_then(Value::as_str) == Some("m.room.create")
         && json.get("state_key").and_then(Value::as_str) == Some("");
     let room_id = json.get("room_id").and_then(Value::as_str);

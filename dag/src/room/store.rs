@@ -55,7 +55,7 @@ pub struct RoomCommit {
 pub trait RoomStore {
     fn event(&self, event_id: &str) -> Option<Arc<StoredEvent>>;
     fn room(&self, room_id: &str) -> Option<RoomInfo>;
-    /// Every room held, in no particular order.
+    /// Every room held, sorted.
     fn room_ids(&self) -> Vec<String>;
     /// A held, non-rejected event of the room with the greatest depth not above `depth`. The
     /// sync protocol samples a room's history with it without walking the DAG.
@@ -84,7 +84,6 @@ impl MemoryStore {
     pub fn log(&self) -> &[String] {
         &self.log
     }
-
 }
 
 impl RoomStore for MemoryStore {
@@ -97,12 +96,17 @@ impl RoomStore for MemoryStore {
     }
 
     fn room_ids(&self) -> Vec<String> {
-        self.rooms.keys().cloned().collect()
+        let mut ids: Vec<String> = self.rooms.keys().cloned().collect();
+        ids.sort();
+        ids
     }
 
     fn event_at_or_below_depth(&self, room_id: &str, depth: u64) -> Option<String> {
         let range = (room_id.to_owned(), 0)..=(room_id.to_owned(), depth);
-        self.by_depth.range(range).next_back().map(|(_, id)| id.clone())
+        self.by_depth
+            .range(range)
+            .next_back()
+            .map(|(_, id)| id.clone())
     }
 
     fn commit(&mut self, commit: RoomCommit) {

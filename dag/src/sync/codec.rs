@@ -90,7 +90,12 @@ mod tests {
         let message = b"{\"msgtype\":\"m.text\",\"body\":\"position report 0600\"}".repeat(3);
         let first = sender.compress(&message).unwrap();
         let second = sender.compress(&message).unwrap();
-        assert!(second.len() < first.len() / 2, "{} then {}", first.len(), second.len());
+        assert!(
+            second.len() < first.len() / 2,
+            "{} then {}",
+            first.len(),
+            second.len()
+        );
         assert_eq!(receiver.decompress(&first, 1 << 20).unwrap(), message);
         assert_eq!(receiver.decompress(&second, 1 << 20).unwrap(), message);
     }
@@ -101,7 +106,10 @@ mod tests {
         let mut receiver = FrameCodec::new().unwrap();
         let big = vec![b'x'; 200_000];
         let frame = sender.compress(&big).unwrap();
-        assert!(matches!(receiver.decompress(&frame, 100_000), Err(CodecError::TooLarge(_))));
+        assert!(matches!(
+            receiver.decompress(&frame, 100_000),
+            Err(CodecError::TooLarge(_))
+        ));
         let mut fresh = FrameCodec::new().unwrap();
         assert!(fresh.decompress(b"not zstd at all", 1000).is_err());
     }

@@ -55,9 +55,15 @@ impl Message {
     pub fn encode(&self) -> Vec<u8> {
         let items = match self {
             Message::Hello { digest } => vec![Cbor::from(HELLO), Cbor::Bytes(digest.to_vec())],
-            Message::Heads(rooms) => vec![Cbor::from(HEADS), Cbor::Array(rooms.iter().map(encode_room_heads).collect())],
+            Message::Heads(rooms) => vec![
+                Cbor::from(HEADS),
+                Cbor::Array(rooms.iter().map(encode_room_heads).collect()),
+            ],
             Message::Events(events) => {
-                vec![Cbor::from(EVENTS), Cbor::Array(events.iter().map(|e| Cbor::Bytes(e.clone())).collect())]
+                vec![
+                    Cbor::from(EVENTS),
+                    Cbor::Array(events.iter().map(|e| Cbor::Bytes(e.clone())).collect()),
+                ]
             }
             Message::Want(ids) => vec![Cbor::from(WANT), encode_ids(ids)],
             Message::IHave(ids) => vec![Cbor::from(IHAVE), encode_ids(ids)],
@@ -73,15 +79,20 @@ impl Message {
 
     pub fn decode(bytes: &[u8]) -> Result<Message, MessageError> {
         let mut reader = bytes;
-        let value: Cbor =
-            ciborium::de::from_reader_with_recursion_limit(&mut reader, 8).map_err(|_| MessageError("not CBOR"))?;
+        let value: Cbor = ciborium::de::from_reader_with_recursion_limit(&mut reader, 8)
+            .map_err(|_| MessageError("not CBOR"))?;
         if !reader.is_empty() {
             return Err(MessageError("trailing bytes"));
         }
         let mut items = into_array(value)?.into_iter();
-        let kind = items.next().and_then(|k| k.as_integer()).and_then(|k| u8::try_from(k).ok());
+        let kind = items
+            .next()
+            .and_then(|k| k.as_integer())
+            .and_then(|k| u8::try_from(k).ok());
         let message = match kind.ok_or(MessageError("no kind"))? {
-            HELLO => Message::Hello { digest: decode_digest(items.next())? },
+            HELLO => Message::Hello {
+                digest: decode_digest(items.next())?,
+            },
             HEADS => Message::Heads(decode_list(items.next(), decode_room_heads)?),
             EVENTS => Message::Events(decode_list(items.next(), |e| match e {
                 Cbor::Bytes(bytes) => Ok(bytes),
@@ -101,17 +112,27 @@ impl Message {
 }
 
 fn encode_room_heads(room: &RoomHeads) -> Cbor {
-    let room_id = match room.room_id.strip_prefix('!').and_then(base64::decode_url_safe_canonical) {
+    let room_id = match room
+        .room_id
+        .strip_prefix('!')
+        .and_then(base64::decode_url_safe_canonical)
+    {
         Some(hash) if hash.len() == 32 => Cbor::Bytes(hash),
         _ => Cbor::Text(room.room_id.clone()),
     };
-    Cbor::Array(vec![room_id, encode_ids(&room.heads), encode_ids(&room.locator)])
+    Cbor::Array(vec![
+        room_id,
+        encode_ids(&room.heads),
+        encode_ids(&room.locator),
+    ])
 }
 
 fn decode_room_heads(value: Cbor) -> Result<RoomHeads, MessageError> {
     let mut items = into_array(value)?.into_iter();
     let room_id = match items.next() {
-        Some(Cbor::Bytes(hash)) if hash.len() == 32 => format!("!{}", base64::encode_url_safe(hash)),
+        Some(Cbor::Bytes(hash)) if hash.len() == 32 => {
+            format!("!{}", base64::encode_url_safe(hash))
+        }
         Some(Cbor::Text(room_id)) => room_id,
         _ => return Err(MessageError("bad room ID")),
     };
@@ -120,14 +141,21 @@ fn decode_room_heads(value: Cbor) -> Result<RoomHeads, MessageError> {
     if items.next().is_some() {
         return Err(MessageError("extra items in room heads"));
     }
-    Ok(RoomHeads { room_id, heads, locator })
+    Ok(RoomHeads {
+        room_id,
+        heads,
+        locator,
+    })
 }
 
 /// Event IDs as raw hash bytes: every event ID in v10–v12 is `$` and a 32-byte hash.
 fn encode_ids(ids: &[String]) -> Cbor {
     Cbor::Array(
         ids.iter()
-            .filter_map(|id| id.strip_prefix('$').and_then(base64::decode_url_safe_canonical))
+            .filter_map(|id| {
+                id.strip_prefix('$')
+                    .and_then(base64::decode_url_safe_canonical)
+            })
             .map(Cbor::Bytes)
             .collect(),
     )
@@ -140,7 +168,10 @@ fn decode_ids(value: Option<Cbor>) -> Result<Vec<String>, MessageError> {
     })
 }
 
-fn decode_list<T>(value: Option<Cbor>, item: impl Fn(Cbor) -> Result<T, MessageError>) -> Result<Vec<T>, MessageError> {
+fn decode_list<T>(
+    value: Option<Cbor>,
+    item: impl Fn(Cbor) -> Result<T, MessageError>,
+) -> Result<Vec<T>, MessageError> {
     let items = into_array(value.ok_or(MessageError("missing list"))?)?;
     if items.len() > MAX_ITEMS {
         return Err(MessageError("list too long"));
@@ -150,7 +181,9 @@ fn decode_list<T>(value: Option<Cbor>, item: impl Fn(Cbor) -> Result<T, MessageE
 
 fn decode_digest(value: Option<Cbor>) -> Result<[u8; 16], MessageError> {
     match value {
-        Some(Cbor::Bytes(bytes)) => bytes.try_into().map_err(|_| MessageError("digest is not 16 bytes")),
+        Some(Cbor::Bytes(bytes)) => bytes
+            .try_into()
+            .map_err(|_| MessageError("digest is not 16 bytes")),
         _ => Err(MessageError("missing digest")),
     }
 }
@@ -175,8 +208,16 @@ mod tests {
         let messages = [
             Message::Hello { digest: [7; 16] },
             Message::Heads(vec![
-                RoomHeads { room_id: format!("!{}", &id(1)[1..]), heads: vec![id(2), id(3)], locator: vec![id(4)] },
-                RoomHeads { room_id: "!legacy:example.org".into(), heads: vec![], locator: vec![] },
+                RoomHeads {
+                    room_id: format!("!{}", &id(1)[1..]),
+                    heads: vec![id(2), id(3)],
+                    locator: vec![id(4)],
+                },
+                RoomHeads {
+                    room_id: "!legacy:example.org".into(),
+                    heads: vec![],
+                    locator: vec![],
+                },
             ]),
             Message::Events(vec![vec![1, 2, 3], vec![]]),
             Message::Want(vec![id(5)]),
@@ -191,8 +232,16 @@ mod tests {
 
     #[test]
     fn malformed_messages_are_errors() {
-        let too_many = Message::Want((0..=MAX_ITEMS as u32).map(|i| id(i as u8)).collect()).encode();
-        for bytes in [&[][..], &[0x80], &[0x82, 0x00, 0x41, 0x00], &[0x81, 0x09], &too_many, &[0x82, 0x05, 0x00]] {
+        let too_many =
+            Message::Want((0..=MAX_ITEMS as u32).map(|i| id(i as u8)).collect()).encode();
+        for bytes in [
+            &[][..],
+            &[0x80],
+            &[0x82, 0x00, 0x41, 0x00],
+            &[0x81, 0x09],
+            &too_many,
+            &[0x82, 0x05, 0x00],
+        ] {
             assert!(Message::decode(bytes).is_err(), "{bytes:?}");
         }
     }

@@ -21,12 +21,14 @@
 //!    asked for with `Want`.
 //!
 //! Everything is bounded: frame sizes, queued events per peer, waiting events, wanted IDs.
+//! Nothing iterates a randomly seeded hash map, so the same inputs give the same frames: the
+//! simulator's runs are reproducible from their seed.
 
 mod codec;
 pub mod message;
 mod reconcile;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde_json::Value;
 
@@ -83,7 +85,11 @@ impl Default for SyncConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SyncEvent {
     /// An event from a peer was stored: local clients may want it.
-    Stored { room_id: String, event_id: String, status: EventStatus },
+    Stored {
+        room_id: String,
+        event_id: String,
+        status: EventStatus,
+    },
     /// The peer broke the protocol; the driver should close the link.
     Disconnect { peer: PeerId, reason: String },
 }
@@ -106,11 +112,11 @@ struct Link {
     control: VecDeque<Message>,
     /// Events to send, in order, without repeats.
     queue: VecDeque<String>,
-    queued: HashSet<String>,
+    queued: BTreeSet<String>,
     ihave: Vec<String>,
     ihave_due: Option<u64>,
     /// Rooms whose heads we already sent in the current reconciliation.
-    heads_sent: HashSet<String>,
+    heads_sent: BTreeSet<String>,
     last_hello_digest: Option<[u8; 16]>,
     next_check: u64,
 }
@@ -124,11 +130,11 @@ struct Waiting {
 pub struct Sync {
     config: SyncConfig,
     links: BTreeMap<PeerId, Link>,
-    waiting: HashMap<String, Waiting>,
+    waiting: BTreeMap<String, Waiting>,
     /// Event IDs asked for with `Want`, to ask each only once at a time.
-    wanted: HashSet<String>,
+    wanted: BTreeSet<String>,
     /// Announced events we lack: when to graft, and from whom.
-    announced: HashMap<String, (u64, PeerId)>,
+    announced: BTreeMap<String, (u64, PeerId)>,
     events: VecDeque<SyncEvent>,
     stats: SyncStats,
 }
@@ -138,9 +144,9 @@ impl Sync {
         Sync {
             config,
             links: BTreeMap::new(),
-            waiting: HashMap::new(),
-            wanted: HashSet::new(),
-            announced: HashMap::new(),
+            waiting: BTreeMap::new(),
+            wanted: BTreeSet::new(),
+            announced: BTreeMap::new(),
             events: VecDeque::new(),
             stats: SyncStats::default(),
         }
@@ -154,17 +160,22 @@ impl Sync {
         self.links.keys()
     }
 
-    pub fn peer_connected(&mut self, store: &impl RoomStore, peer: &PeerId, now: u64) -> Result<(), CodecError> {
+    pub fn peer_connected(
+        &mut self,
+        store: &impl RoomStore,
+        peer: &PeerId,
+        now: u64,
+    ) -> Result<(), CodecError> {
         let digest = reconcile::digest(store);
         let link = Link {
             codec: FrameCodec::new()?,
             eager: true,
             control: VecDeque::from([Message::Hello { digest }]),
             queue: VecDeque::new(),
-            queued: HashSet::new(),
+            queued: BTreeSet::new(),
             ihave: Vec::new(),
             ihave_due: None,
-            heads_sent: HashSet::new(),
+            heads_sent: BTreeSet::new(),
             last_hello_digest: Some(digest),
             next_check: now.saturating_add(self.config.anti_entropy_ms),
         };
@@ -183,8 +194,16 @@ impl Sync {
     }
 
     /// Handles one frame from `peer`. A frame that cannot be decoded ends the link.
-    pub fn frame_received(&mut self, store: &mut impl RoomStore, peer: &PeerId, frame: &[u8], now: u64) {
-        let Some(link) = self.links.get_mut(peer) else { return };
+    pub fn frame_received(
+        &mut self,
+        store: &mut impl RoomStore,
+        peer: &PeerId,
+        frame: &[u8],
+        now: u64,
+    ) {
+        let Some(link) = self.links.get_mut(peer) else {
+            return;
+        };
         let message = link
             .codec
             .decompress(frame, self.config.max_frame_bytes)
@@ -194,7 +213,10 @@ impl Sync {
             Ok(message) => self.handle(store, peer, message, now),
             Err(reason) => {
                 self.peer_disconnected(peer);
-                self.events.push_back(SyncEvent::Disconnect { peer: peer.clone(), reason });
+                self.events.push_back(SyncEvent::Disconnect {
+                    peer: peer.clone(),
+                    reason,
+                });
             }
         }
     }
@@ -204,13 +226,15 @@ impl Sync {
     pub fn tick(&mut self, store: &impl RoomStore, now: u64) {
         for link in self.links.values_mut() {
             if link.ihave_due.is_some_and(|due| due <= now) {
-                link.control.push_back(Message::IHave(std::mem::take(&mut link.ihave)));
+                link.control
+                    .push_back(Message::IHave(std::mem::take(&mut link.ihave)));
                 link.ihave_due = None;
             }
         }
         self.graft_overdue(store, now);
         let timeout = self.config.waiting_timeout_ms;
-        self.waiting.retain(|_, w| now.saturating_sub(w.since) < timeout);
+        self.waiting
+            .retain(|_, w| now.saturating_sub(w.since) < timeout);
         self.wanted.retain(|id| store.event(id).is_none());
         self.check_digests(store, now);
     }
@@ -218,9 +242,16 @@ impl Sync {
     /// The earliest time `tick` has work to do.
     pub fn next_wakeup(&self) -> Option<u64> {
         let ihave = self.links.values().filter_map(|l| l.ihave_due);
-        let checks = self.links.values().filter(|_| self.config.anti_entropy_ms > 0).map(|l| l.next_check);
+        let checks = self
+            .links
+            .values()
+            .filter(|_| self.config.anti_entropy_ms > 0)
+            .map(|l| l.next_check);
         let grafts = self.announced.values().map(|(due, _)| *due);
-        let expiries = self.waiting.values().map(|w| w.since.saturating_add(self.config.waiting_timeout_ms));
+        let expiries = self
+            .waiting
+            .values()
+            .map(|w| w.since.saturating_add(self.config.waiting_timeout_ms));
         ihave.chain(checks).chain(grafts).chain(expiries).min()
     }
 
@@ -230,7 +261,9 @@ impl Sync {
 
     /// Whether `poll_transmit` would produce a frame for this peer.
     pub fn wants_to_transmit(&self, peer: &PeerId) -> bool {
-        self.links.get(peer).is_some_and(|l| !l.control.is_empty() || !l.queue.is_empty())
+        self.links
+            .get(peer)
+            .is_some_and(|l| !l.control.is_empty() || !l.queue.is_empty())
     }
 
     /// The next frame for `peer`, if any: control messages first, then queued events.
@@ -266,7 +299,11 @@ impl Sync {
         if digest == reconcile::digest(store) {
             return;
         }
-        let rooms: Vec<RoomHeads> = store.room_ids().iter().filter_map(|id| reconcile::room_heads(store, id)).collect();
+        let rooms: Vec<RoomHeads> = store
+            .room_ids()
+            .iter()
+            .filter_map(|id| reconcile::room_heads(store, id))
+            .collect();
         let batch = self.config.max_rooms_per_frame.max(1);
         if let Some(link) = self.links.get_mut(peer) {
             link.heads_sent = rooms.iter().map(|r| r.room_id.clone()).collect();
@@ -280,13 +317,24 @@ impl Sync {
         let mut replies = Vec::new();
         for theirs in rooms {
             let Some(ours) = reconcile::room_heads(store, &theirs.room_id) else {
-                replies.push(RoomHeads { room_id: theirs.room_id, heads: Vec::new(), locator: Vec::new() });
+                replies.push(RoomHeads {
+                    room_id: theirs.room_id,
+                    heads: Vec::new(),
+                    locator: Vec::new(),
+                });
                 continue;
             };
-            let known: Vec<String> = theirs.heads.iter().chain(&theirs.locator).cloned().collect();
+            let known: Vec<String> = theirs
+                .heads
+                .iter()
+                .chain(&theirs.locator)
+                .cloned()
+                .collect();
             let missing = reconcile::missing_for_peer(store, &ours.heads, &known);
             self.queue_events(store, peer, missing);
-            let Some(link) = self.links.get_mut(peer) else { return };
+            let Some(link) = self.links.get_mut(peer) else {
+                return;
+            };
             if ours.heads != theirs.heads && link.heads_sent.insert(theirs.room_id.clone()) {
                 replies.push(ours);
             }
@@ -296,7 +344,13 @@ impl Sync {
         }
     }
 
-    fn on_events(&mut self, store: &mut impl RoomStore, peer: &PeerId, events: Vec<Vec<u8>>, now: u64) {
+    fn on_events(
+        &mut self,
+        store: &mut impl RoomStore,
+        peer: &PeerId,
+        events: Vec<Vec<u8>>,
+        now: u64,
+    ) {
         for bytes in events {
             match wire::decode(&bytes) {
                 Ok(event) => self.ingest(store, peer, event, now),
@@ -309,7 +363,12 @@ impl Sync {
     fn ingest(&mut self, store: &mut impl RoomStore, peer: &PeerId, event: Object, now: u64) {
         self.stats.events_received += 1;
         match room::receive(store, event.clone()) {
-            Ok(Received::Stored { room_id, event_id, status, .. }) => self.stored(peer, room_id, event_id, status, now),
+            Ok(Received::Stored {
+                room_id,
+                event_id,
+                status,
+                ..
+            }) => self.stored(peer, room_id, event_id, status, now),
             Ok(Received::AlreadyKnown { event_id, .. }) => {
                 self.stats.duplicate_events += 1;
                 self.waiting.remove(&event_id);
@@ -321,14 +380,25 @@ impl Sync {
         }
     }
 
-    fn stored(&mut self, peer: &PeerId, room_id: String, event_id: String, status: EventStatus, now: u64) {
+    fn stored(
+        &mut self,
+        peer: &PeerId,
+        room_id: String,
+        event_id: String,
+        status: EventStatus,
+        now: u64,
+    ) {
         self.wanted.remove(&event_id);
         self.announced.remove(&event_id);
         self.waiting.remove(&event_id);
         if status != EventStatus::Rejected {
             self.spread(&event_id, Some(peer), now);
         }
-        self.events.push_back(SyncEvent::Stored { room_id, event_id, status });
+        self.events.push_back(SyncEvent::Stored {
+            room_id,
+            event_id,
+            status,
+        });
     }
 
     /// An eager peer sent us something we had: from now on it only announces.
@@ -338,14 +408,30 @@ impl Sync {
         }
     }
 
-    fn wait_for(&mut self, store: &impl RoomStore, peer: &PeerId, event: Object, missing: Vec<String>, now: u64) {
+    fn wait_for(
+        &mut self,
+        store: &impl RoomStore,
+        peer: &PeerId,
+        event: Object,
+        missing: Vec<String>,
+        now: u64,
+    ) {
         let event_id = room::incoming_event_id(store, &event);
         if self.waiting.len() >= self.config.max_waiting {
             return;
         }
-        self.waiting.insert(event_id, Waiting { event, from: peer.clone(), since: now });
-        let to_ask: Vec<String> =
-            missing.into_iter().filter(|id| !self.waiting.contains_key(id) && self.wanted.insert(id.clone())).collect();
+        self.waiting.insert(
+            event_id,
+            Waiting {
+                event,
+                from: peer.clone(),
+                since: now,
+            },
+        );
+        let to_ask: Vec<String> = missing
+            .into_iter()
+            .filter(|id| !self.waiting.contains_key(id) && self.wanted.insert(id.clone()))
+            .collect();
         if let (false, Some(link)) = (to_ask.is_empty(), self.links.get_mut(peer)) {
             link.control.push_back(Message::Want(to_ask));
         }
@@ -390,9 +476,13 @@ impl Sync {
 
     fn queue_events(&mut self, store: &impl RoomStore, peer: &PeerId, ids: Vec<String>) {
         let limit = self.config.max_queued_per_peer;
-        let Some(link) = self.links.get_mut(peer) else { return };
+        let Some(link) = self.links.get_mut(peer) else {
+            return;
+        };
         for id in ids {
-            let held = store.event(&id).is_some_and(|e| e.status != EventStatus::Rejected);
+            let held = store
+                .event(&id)
+                .is_some_and(|e| e.status != EventStatus::Rejected);
             if held {
                 enqueue(link, id, limit);
             }
@@ -403,7 +493,9 @@ impl Sync {
         let due = now.saturating_add(self.config.graft_timeout_ms);
         for id in ids {
             if store.event(&id).is_none() && !self.waiting.contains_key(&id) {
-                self.announced.entry(id).or_insert_with(|| (due, peer.clone()));
+                self.announced
+                    .entry(id)
+                    .or_insert_with(|| (due, peer.clone()));
             }
         }
     }
@@ -463,7 +555,11 @@ fn enqueue(link: &mut Link, event_id: String, limit: usize) {
 }
 
 /// Up to a frame's worth of queued events, skipping any the store no longer has.
-fn next_events_frame(link: &mut Link, store: &impl RoomStore, config: &SyncConfig) -> Option<Message> {
+fn next_events_frame(
+    link: &mut Link,
+    store: &impl RoomStore,
+    config: &SyncConfig,
+) -> Option<Message> {
     let mut events = Vec::new();
     let mut bytes = 0;
     while events.len() < config.max_events_per_frame {
@@ -490,10 +586,18 @@ fn ancestors_held(store: &impl RoomStore, event: &Object) -> bool {
         event
             .get(field)
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
             .unwrap_or_default()
     };
-    ids("prev_events").iter().chain(&ids("auth_events")).all(|id| store.event(id).is_some())
+    ids("prev_events")
+        .iter()
+        .chain(&ids("auth_events"))
+        .all(|id| store.event(id).is_some())
 }
 
 #[cfg(test)]

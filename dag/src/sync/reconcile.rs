@@ -39,7 +39,13 @@ pub fn digest(store: &impl RoomStore) -> [u8; 16] {
 /// and the create event.
 pub fn room_heads(store: &impl RoomStore, room_id: &str) -> Option<RoomHeads> {
     let room = store.room(room_id)?;
-    let top = room.sync_heads.iter().filter_map(|id| store.event(id)).map(|e| e.pdu.depth()).max().unwrap_or(0);
+    let top = room
+        .sync_heads
+        .iter()
+        .filter_map(|id| store.event(id))
+        .map(|e| e.pdu.depth())
+        .max()
+        .unwrap_or(0);
     let mut locator = Vec::new();
     let mut distance = 1u64;
     while distance < top {
@@ -50,7 +56,11 @@ pub fn room_heads(store: &impl RoomStore, room_id: &str) -> Option<RoomHeads> {
         }
         distance = distance.saturating_mul(2);
     }
-    Some(RoomHeads { room_id: room_id.to_owned(), heads: room.sync_heads, locator })
+    Some(RoomHeads {
+        room_id: room_id.to_owned(),
+        heads: room.sync_heads,
+        locator,
+    })
 }
 
 const OURS: u8 = 1;
@@ -61,12 +71,21 @@ const THEIRS: u8 = 2;
 /// Walks down from both sides at once in depth order, marking what each side reaches, and stops
 /// once every event still to visit is one they hold: the cost follows the difference, not the
 /// history.
-pub fn missing_for_peer(store: &impl RoomStore, our_heads: &[String], theirs: &[String]) -> Vec<String> {
+pub fn missing_for_peer(
+    store: &impl RoomStore,
+    our_heads: &[String],
+    theirs: &[String],
+) -> Vec<String> {
     let mut marks: HashMap<String, u8> = HashMap::new();
     let mut queue = BinaryHeap::new();
     let mut ours_only_queued = 0usize;
-    let push = |marks: &mut HashMap<String, u8>, queue: &mut BinaryHeap<(u64, String)>, id: &str, mark: u8| {
-        let Some(event) = store.event(id) else { return 0 };
+    let push = |marks: &mut HashMap<String, u8>,
+                queue: &mut BinaryHeap<(u64, String)>,
+                id: &str,
+                mark: u8| {
+        let Some(event) = store.event(id) else {
+            return 0;
+        };
         let entry = marks.entry(id.to_owned()).or_insert(0);
         let before = *entry;
         *entry |= mark;
@@ -80,10 +99,12 @@ pub fn missing_for_peer(store: &impl RoomStore, our_heads: &[String], theirs: &[
         }
     };
     for id in our_heads {
-        ours_only_queued = ours_only_queued.saturating_add_signed(push(&mut marks, &mut queue, id, OURS));
+        ours_only_queued =
+            ours_only_queued.saturating_add_signed(push(&mut marks, &mut queue, id, OURS));
     }
     for id in theirs {
-        ours_only_queued = ours_only_queued.saturating_add_signed(push(&mut marks, &mut queue, id, THEIRS));
+        ours_only_queued =
+            ours_only_queued.saturating_add_signed(push(&mut marks, &mut queue, id, THEIRS));
     }
     let mut missing = Vec::new();
     while ours_only_queued > 0 {
@@ -92,11 +113,18 @@ pub fn missing_for_peer(store: &impl RoomStore, our_heads: &[String], theirs: &[
         if mark == OURS {
             ours_only_queued -= 1;
         }
-        let Some(event) = store.event(&id) else { continue };
+        let Some(event) = store.event(&id) else {
+            continue;
+        };
         if mark == OURS && event.status != EventStatus::Rejected {
             missing.push(id.clone());
         }
-        let parents: Vec<String> = event.pdu.prev_events().chain(event.pdu.auth_events()).map(str::to_owned).collect();
+        let parents: Vec<String> = event
+            .pdu
+            .prev_events()
+            .chain(event.pdu.auth_events())
+            .map(str::to_owned)
+            .collect();
         for parent in parents {
             let change = push(&mut marks, &mut queue, &parent, mark);
             ours_only_queued = ours_only_queued.saturating_add_signed(change);
