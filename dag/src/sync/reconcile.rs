@@ -49,10 +49,11 @@ pub fn room_heads(store: &impl RoomStore, room_id: &str) -> Option<RoomHeads> {
     let mut locator = Vec::new();
     let mut distance = 1u64;
     while distance < top {
-        if let Some(id) = store.event_at_or_below_depth(room_id, top - distance) {
-            if locator.last() != Some(&id) && !room.sync_heads.contains(&id) {
-                locator.push(id);
-            }
+        let sample = store.event_at_or_below_depth(room_id, top - distance);
+        if let Some(id) =
+            sample.filter(|id| locator.last() != Some(id) && !room.sync_heads.contains(id))
+        {
+            locator.push(id);
         }
         distance = distance.saturating_mul(2);
     }
