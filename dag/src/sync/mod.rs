@@ -10,9 +10,11 @@
 //! The protocol, per link (which must deliver frames reliably and in order):
 //! 1. Both sides send `Hello` with a digest of all their rooms' heads. Equal digests: nothing to
 //!    do, whatever the number of rooms.
-//! 2. Otherwise both send `Heads` for every room they hold: heads plus a locator of older events.
-//!    A side answers heads of a room it does not hold with empty heads. From the other side's
-//!    heads and locator each side computes what the other lacks and sends it, ancestors first.
+//! 2. Otherwise both send `Heads` for every room they hold: heads plus a locator of older events
+//!    at exponentially growing distances. A side answers heads of a room it does not hold with
+//!    empty heads. From the other side's heads and locator each side computes what the other
+//!    lacks and sends it, ancestors first. If the locator was too coarse to tell which of many
+//!    events the other side holds, it first asks (`Locate`) for a denser one over that range.
 //! 3. New events are pushed live: in full to eager peers, as `IHave` announcements to lazy ones.
 //!    A peer that receives an event twice asks the second sender to `Prune` (go lazy); one that
 //!    hears an `IHave` for an event it still lacks after a while sends `Graft` (go eager, and
@@ -292,6 +294,11 @@ impl Sync {
                 self.set_eager(peer, true);
                 self.queue_events(store, peer, ids);
             }
+            Message::Locate {
+                room_id,
+                above,
+                below,
+            } => self.on_locate(store, peer, &room_id, above, below),
         }
     }
 
@@ -315,6 +322,7 @@ impl Sync {
 
     fn on_heads(&mut self, store: &impl RoomStore, peer: &PeerId, rooms: Vec<RoomHeads>) {
         let mut replies = Vec::new();
+        let mut refinements = Vec::new();
         for theirs in rooms {
             let Some(ours) = reconcile::room_heads(store, &theirs.room_id) else {
                 replies.push(RoomHeads {
@@ -327,11 +335,18 @@ impl Sync {
             let known: Vec<String> = theirs
                 .heads
                 .iter()
-                .chain(&theirs.locator)
+                .chain(theirs.locator.iter().map(|(id, _)| id))
                 .cloned()
                 .collect();
             let missing = reconcile::missing_for_peer(store, &ours.heads, &known);
-            self.queue_events(store, peer, missing);
+            match reconcile::doubtful_range(store, &theirs, &missing) {
+                Some((above, below)) => refinements.push(Message::Locate {
+                    room_id: theirs.room_id.clone(),
+                    above,
+                    below,
+                }),
+                None => self.queue_events(store, peer, missing),
+            }
             let Some(link) = self.links.get_mut(peer) else {
                 return;
             };
@@ -339,9 +354,30 @@ impl Sync {
                 replies.push(ours);
             }
         }
-        if let (false, Some(link)) = (replies.is_empty(), self.links.get_mut(peer)) {
+        let Some(link) = self.links.get_mut(peer) else {
+            return;
+        };
+        if !replies.is_empty() {
             link.control.push_back(Message::Heads(replies));
         }
+        link.control.extend(refinements);
+    }
+
+    fn on_locate(
+        &mut self,
+        store: &impl RoomStore,
+        peer: &PeerId,
+        room_id: &str,
+        above: u64,
+        below: u64,
+    ) {
+        let (Some(heads), Some(link)) = (
+            reconcile::dense_room_heads(store, room_id, above, below),
+            self.links.get_mut(peer),
+        ) else {
+            return;
+        };
+        link.control.push_back(Message::Heads(vec![heads]));
     }
 
     fn on_events(
