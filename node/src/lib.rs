@@ -4,6 +4,9 @@
 //! - [`identity`]: the node's ed25519 key, server name and libp2p PeerId.
 //! - [`store`]: the SQLite store and its migrations.
 
+pub mod api;
 pub mod config;
+pub mod credentials;
 pub mod identity;
+pub mod server;
 pub mod store;

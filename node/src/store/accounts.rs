@@ -202,6 +202,19 @@ pub fn delete_all_devices(connection: &Connection, user_id: &str) -> Result<usiz
     Ok(connection.execute("DELETE FROM devices WHERE user_id = ?1", [user_id])?)
 }
 
+/// Logs a device in: creates or reuses the device and records a new access token for it.
+pub fn start_session(
+    connection: &Connection,
+    user_id: &str,
+    device_id: &str,
+    display_name: Option<&str>,
+    ip: Option<&str>,
+    token: &str,
+) -> Result<(), StoreError> {
+    upsert_device(connection, user_id, device_id, display_name, ip)?;
+    insert_access_token(connection, token, user_id, device_id)
+}
+
 fn token_digest(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
