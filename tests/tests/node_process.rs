@@ -1,0 +1,113 @@
+//! A real `flotilla run` process: first start with no configuration, registration over HTTP,
+//! clean shutdown on SIGTERM and SIGINT, and everything still there after a restart.
+
+use std::time::Duration;
+
+use flotilla_tests::{NodeProcess, flotilla_command, http};
+use serde_json::json;
+
+#[test]
+fn register_then_stop_with_sigterm_and_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("node");
+    let node = NodeProcess::start(&data_dir);
+
+    let register = json!({
+        "username": "alice",
+        "password": "hunter22",
+        "auth": { "type": "m.login.dummy" },
+    });
+    let response = http(
+        node.address,
+        "POST",
+        "/_matrix/client/v3/register",
+        None,
+        Some(&register),
+    )
+    .unwrap();
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    let token = response.body["access_token"].as_str().unwrap().to_owned();
+    let user_id = response.body["user_id"].as_str().unwrap().to_owned();
+    let whoami = http(
+        node.address,
+        "GET",
+        "/_matrix/client/v3/account/whoami",
+        Some(&token),
+        None,
+    )
+    .unwrap();
+    assert_eq!(whoami.body["user_id"], user_id.as_str());
+
+    let status = node.stop_with("TERM", Duration::from_secs(20));
+    assert!(status.success(), "exit status {status}");
+
+    let key_mode = std::fs::metadata(data_dir.join("node.key")).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(key_mode.permissions().mode() & 0o777, 0o600);
+
+    let id = flotilla_command()
+        .arg("id")
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .output()
+        .unwrap();
+    assert!(id.status.success());
+    let id: serde_json::Value = serde_json::from_slice(&id.stdout).unwrap();
+    assert!(user_id.ends_with(id["server_name"].as_str().unwrap()));
+    assert!(id["peer_id"].as_str().unwrap().starts_with("12D3KooW"));
+
+    let node = NodeProcess::start(&data_dir);
+    let whoami = http(
+        node.address,
+        "GET",
+        "/_matrix/client/v3/account/whoami",
+        Some(&token),
+        None,
+    )
+    .unwrap();
+    assert_eq!(whoami.status, 200, "the session survived the restart");
+    let status = node.stop_with("INT", Duration::from_secs(20));
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn user_add_creates_an_account_that_can_log_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("node");
+    let mut add = flotilla_command()
+        .args(["user", "add", "bosun", "--admin", "--data-dir"])
+        .arg(&data_dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all(b"belay that\n")
+        .unwrap();
+    let output = add.wait_with_output().unwrap();
+    assert!(output.status.success());
+    let user_id = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+    assert!(user_id.starts_with("@bosun:"));
+
+    let node = NodeProcess::start(&data_dir);
+    let login = json!({
+        "type": "m.login.password",
+        "identifier": { "type": "m.id.user", "user": "bosun" },
+        "password": "belay that",
+    });
+    let response = http(
+        node.address,
+        "POST",
+        "/_matrix/client/v3/login",
+        None,
+        Some(&login),
+    )
+    .unwrap();
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    assert_eq!(response.body["user_id"], user_id.as_str());
+    assert!(node.stop_with("TERM", Duration::from_secs(20)).success());
+}
