@@ -111,3 +111,53 @@ fn user_add_creates_an_account_that_can_log_in() {
     assert_eq!(response.body["user_id"], user_id.as_str());
     assert!(node.stop_with("TERM", Duration::from_secs(20)).success());
 }
+
+/// Acknowledged means committed: what the API confirmed survives `kill -9`.
+#[test]
+fn registrations_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("node");
+    let node = NodeProcess::start(&data_dir);
+    let mut tokens = Vec::new();
+    for index in 0..5 {
+        let register = json!({
+            "username": format!("sailor{index}"),
+            "password": "hunter22",
+            "auth": { "type": "m.login.dummy" },
+        });
+        let response = http(
+            node.address,
+            "POST",
+            "/_matrix/client/v3/register",
+            None,
+            Some(&register),
+        )
+        .unwrap();
+        assert_eq!(response.status, 200, "{:?}", response.body);
+        tokens.push(response.body["access_token"].as_str().unwrap().to_owned());
+    }
+    let status = node.stop_with("KILL", Duration::from_secs(20));
+    assert!(!status.success());
+
+    let connection =
+        node::store::open_connection(&data_dir.join(node::store::DATABASE_FILE_NAME)).unwrap();
+    let integrity: String = connection
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(integrity, "ok");
+    drop(connection);
+
+    let node = NodeProcess::start(&data_dir);
+    for token in &tokens {
+        let whoami = http(
+            node.address,
+            "GET",
+            "/_matrix/client/v3/account/whoami",
+            Some(token),
+            None,
+        )
+        .unwrap();
+        assert_eq!(whoami.status, 200, "{:?}", whoami.body);
+    }
+    assert!(node.stop_with("TERM", Duration::from_secs(20)).success());
+}

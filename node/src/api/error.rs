@@ -188,3 +188,67 @@ impl From<QueryRejection> for MatrixError {
 
 /// The result of every handler.
 pub type ApiResult<T> = Result<T, MatrixError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(error: MatrixError) -> (StatusCode, Value) {
+        let response = error.into_response();
+        let status = response.status();
+        let bytes = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        (status, serde_json::from_slice(&bytes).unwrap())
+    }
+
+    #[tokio::test]
+    async fn codes_and_statuses_follow_the_spec() {
+        let cases = [
+            (MatrixError::not_json("x"), 400, "M_NOT_JSON"),
+            (MatrixError::bad_json("x"), 400, "M_BAD_JSON"),
+            (MatrixError::missing_token(), 401, "M_MISSING_TOKEN"),
+            (MatrixError::unknown_token(), 401, "M_UNKNOWN_TOKEN"),
+            (MatrixError::forbidden("x"), 403, "M_FORBIDDEN"),
+            (MatrixError::not_found("x"), 404, "M_NOT_FOUND"),
+            (MatrixError::unrecognized(), 404, "M_UNRECOGNIZED"),
+            (MatrixError::too_large(10), 413, "M_TOO_LARGE"),
+            (MatrixError::limit_exceeded(1500), 429, "M_LIMIT_EXCEEDED"),
+            (MatrixError::user_in_use(), 400, "M_USER_IN_USE"),
+            (
+                MatrixError::invalid_username("x"),
+                400,
+                "M_INVALID_USERNAME",
+            ),
+            (
+                MatrixError::unsupported_room_version("13"),
+                400,
+                "M_UNSUPPORTED_ROOM_VERSION",
+            ),
+            (MatrixError::internal("secret detail"), 500, "M_UNKNOWN"),
+        ];
+        for (error, status, errcode) in cases {
+            let (actual_status, body) = body_of(error).await;
+            assert_eq!(actual_status.as_u16(), status, "{errcode}");
+            assert_eq!(body["errcode"], errcode);
+            assert!(body["error"].is_string());
+        }
+    }
+
+    #[tokio::test]
+    async fn extra_fields_and_hidden_internals() {
+        let (_, body) = body_of(MatrixError::limit_exceeded(1500)).await;
+        assert_eq!(body["retry_after_ms"], 1500);
+        let (_, body) = body_of(MatrixError::internal("no such table: users")).await;
+        assert_eq!(
+            body,
+            serde_json::json!({ "errcode": "M_UNKNOWN", "error": "Internal server error" })
+        );
+        let mut challenge = Map::new();
+        challenge.insert("session".into(), Value::from("s"));
+        let (status, body) = body_of(MatrixError::bare(StatusCode::UNAUTHORIZED, challenge)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body, serde_json::json!({ "session": "s" }));
+    }
+}

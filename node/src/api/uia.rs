@@ -21,6 +21,8 @@ pub struct AuthData {
     #[serde(rename = "type")]
     pub kind: Option<String>,
     pub session: Option<String>,
+    /// matrix-nio documents `registration_token` for the spec's `token`; both are accepted.
+    #[serde(alias = "registration_token")]
     pub token: Option<String>,
     pub password: Option<String>,
     pub identifier: Option<Identifier>,
