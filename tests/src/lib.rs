@@ -44,11 +44,10 @@ pub fn flotilla_binary() -> &'static Path {
     })
 }
 
-/// A loopback port nobody listens on right now.
-pub fn free_port() -> u16 {
+/// A loopback address with a port nobody listens on right now.
+pub fn free_address() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
         .expect("the loopback interface has free ports")
 }
 
@@ -74,15 +73,22 @@ pub struct NodeProcess {
 impl NodeProcess {
     /// Starts a node on a free loopback port and waits until it answers.
     pub fn start(data_dir: &Path) -> NodeProcess {
-        let address: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
-        let log_path = data_dir.with_extension("log");
-        let log = File::create(&log_path).expect("the log file can be created");
-        let child = flotilla_command()
+        let address = free_address();
+        let mut command = flotilla_command();
+        command
             .arg("run")
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--listen")
-            .arg(address.to_string())
+            .arg(address.to_string());
+        NodeProcess::spawn(command, address, &data_dir.with_extension("log"))
+    }
+
+    /// Runs `command` (a prepared `flotilla run`) that will listen on `address`, logging to
+    /// `log_path`, and waits until it answers.
+    pub fn spawn(mut command: Command, address: SocketAddr, log_path: &Path) -> NodeProcess {
+        let log = File::create(log_path).expect("the log file can be created");
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -91,7 +97,7 @@ impl NodeProcess {
         let mut node = NodeProcess {
             child,
             address,
-            log_path,
+            log_path: log_path.to_path_buf(),
         };
         node.wait_until_serving(Duration::from_secs(60));
         node

@@ -161,3 +161,41 @@ fn registrations_survive_kill_9() {
     }
     assert!(node.stop_with("TERM", Duration::from_secs(20)).success());
 }
+
+/// No options at all: the data directory defaults under $HOME and the identity and database
+/// are created there; the listen address comes from the environment.
+#[test]
+fn first_start_without_configuration() {
+    let home = tempfile::tempdir().unwrap();
+    let address = flotilla_tests::free_address();
+    let mut command = flotilla_command();
+    command
+        .arg("run")
+        .env("HOME", home.path())
+        .env_remove("XDG_DATA_HOME")
+        .env("FLOTILLA_LISTEN", address.to_string())
+        .env("FLOTILLA_NOT_AN_OPTION", "ignored");
+    let node = NodeProcess::spawn(command, address, &home.path().join("node.log"));
+    let data_dir = home.path().join(".local/share/flotilla");
+    assert!(data_dir.join("node.key").exists());
+    assert!(data_dir.join("flotilla.db").exists());
+    let capabilities = http(node.address, "GET", "/_matrix/client/versions", None, None).unwrap();
+    assert_eq!(capabilities.status, 200);
+    assert!(node.stop_with("TERM", Duration::from_secs(20)).success());
+}
+
+/// An idle keep-alive connection does not hold up shutdown.
+#[test]
+fn sigterm_with_an_idle_keep_alive_connection() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeProcess::start(&dir.path().join("node"));
+    let mut idle = std::net::TcpStream::connect(node.address).unwrap();
+    idle.write_all(b"GET /_matrix/client/versions HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut first_bytes = [0u8; 12];
+    idle.read_exact(&mut first_bytes).unwrap();
+    assert_eq!(&first_bytes, b"HTTP/1.1 200");
+    let status = node.stop_with("TERM", Duration::from_secs(10));
+    assert!(status.success(), "exit status {status}");
+}
