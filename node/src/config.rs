@@ -321,23 +321,15 @@ fn read_config_file(path: &Path) -> Result<ConfigLayer, ConfigError> {
 /// Reads the `FLOTILLA_<OPTION>` variables this configuration knows; others are ignored so
 /// that tools and tests may use the prefix for their own switches.
 fn layer_from_env(env: &HashMap<String, String>) -> Result<ConfigLayer, ConfigError> {
-    let get = |option: &str| env.get(&format!("{ENV_PREFIX}{option}")).cloned();
-    fn typed<T: FromStr>(option: &str, value: Option<String>) -> Result<Option<T>, ConfigError>
-    where
-        T::Err: std::fmt::Display,
-    {
-        value
-            .map(|value| parse_value(&format!("{ENV_PREFIX}{option}"), &value))
-            .transpose()
-    }
+    let variables = EnvVariables(env);
     Ok(ConfigLayer {
-        data_dir: get("DATA_DIR").map(PathBuf::from),
-        listen: get("LISTEN"),
-        default_room_version: get("DEFAULT_ROOM_VERSION"),
-        max_request_bytes: typed("MAX_REQUEST_BYTES", get("MAX_REQUEST_BYTES"))?,
+        data_dir: variables.get("DATA_DIR").map(PathBuf::from),
+        listen: variables.get("LISTEN"),
+        default_room_version: variables.get("DEFAULT_ROOM_VERSION"),
+        max_request_bytes: variables.parsed("MAX_REQUEST_BYTES")?,
         registration: RegistrationLayer {
-            mode: get("REGISTRATION_MODE"),
-            tokens: get("REGISTRATION_TOKENS").map(|tokens| {
+            mode: variables.get("REGISTRATION_MODE"),
+            tokens: variables.get("REGISTRATION_TOKENS").map(|tokens| {
                 tokens
                     .split(',')
                     .map(str::trim)
@@ -347,19 +339,31 @@ fn layer_from_env(env: &HashMap<String, String>) -> Result<ConfigLayer, ConfigEr
             }),
         },
         rate_limits: RateLimitLayer {
-            enabled: typed("RATE_LIMITS_ENABLED", get("RATE_LIMITS_ENABLED"))?,
-            client_per_second: typed(
-                "RATE_LIMITS_CLIENT_PER_SECOND",
-                get("RATE_LIMITS_CLIENT_PER_SECOND"),
-            )?,
-            client_burst: typed("RATE_LIMITS_CLIENT_BURST", get("RATE_LIMITS_CLIENT_BURST"))?,
-            auth_per_second: typed(
-                "RATE_LIMITS_AUTH_PER_SECOND",
-                get("RATE_LIMITS_AUTH_PER_SECOND"),
-            )?,
-            auth_burst: typed("RATE_LIMITS_AUTH_BURST", get("RATE_LIMITS_AUTH_BURST"))?,
+            enabled: variables.parsed("RATE_LIMITS_ENABLED")?,
+            client_per_second: variables.parsed("RATE_LIMITS_CLIENT_PER_SECOND")?,
+            client_burst: variables.parsed("RATE_LIMITS_CLIENT_BURST")?,
+            auth_per_second: variables.parsed("RATE_LIMITS_AUTH_PER_SECOND")?,
+            auth_burst: variables.parsed("RATE_LIMITS_AUTH_BURST")?,
         },
     })
+}
+
+/// The `FLOTILLA_<OPTION>` variables of an environment.
+struct EnvVariables<'a>(&'a HashMap<String, String>);
+
+impl EnvVariables<'_> {
+    fn get(&self, option: &str) -> Option<String> {
+        self.0.get(&format!("{ENV_PREFIX}{option}")).cloned()
+    }
+
+    fn parsed<T: FromStr>(&self, option: &str) -> Result<Option<T>, ConfigError>
+    where
+        T::Err: std::fmt::Display,
+    {
+        self.get(option)
+            .map(|value| parse_value(&format!("{ENV_PREFIX}{option}"), &value))
+            .transpose()
+    }
 }
 
 /// The config file `flotilla init` writes: every option with its default and what it means.
@@ -485,6 +489,52 @@ mod tests {
         assert_eq!(config.rate_limits.client_burst, 7);
         assert!(config.rate_limits.enabled);
         assert_eq!(config.rate_limits.auth_burst, 20);
+    }
+
+    #[test]
+    fn every_option_has_an_environment_variable() {
+        let env = env(&[
+            ("HOME", "/h"),
+            ("FLOTILLA_DEFAULT_ROOM_VERSION", "11"),
+            ("FLOTILLA_MAX_REQUEST_BYTES", "4096"),
+            ("FLOTILLA_REGISTRATION_MODE", "token"),
+            ("FLOTILLA_REGISTRATION_TOKENS", " one, two ,,"),
+            ("FLOTILLA_RATE_LIMITS_CLIENT_PER_SECOND", "2.5"),
+            ("FLOTILLA_RATE_LIMITS_CLIENT_BURST", "9"),
+            ("FLOTILLA_RATE_LIMITS_AUTH_PER_SECOND", "0.5"),
+            ("FLOTILLA_RATE_LIMITS_AUTH_BURST", "3"),
+        ]);
+        let config = Config::load_from(None, &env, ConfigLayer::default()).unwrap();
+        assert_eq!(config.default_room_version, RoomVersion::V11);
+        assert_eq!(config.max_request_bytes, 4096);
+        assert_eq!(config.registration.mode, RegistrationMode::Token);
+        assert_eq!(config.registration.tokens, ["one", "two"]);
+        assert_eq!(
+            config.registration_policy(),
+            RegistrationPolicy::TokenRequired
+        );
+        assert_eq!(
+            config.rate_limits,
+            RateLimitConfig {
+                enabled: true,
+                client_per_second: 2.5,
+                client_burst: 9,
+                auth_per_second: 0.5,
+                auth_burst: 3,
+            }
+        );
+        let negative = Config::load_from(
+            None,
+            &[
+                ("HOME", "/h"),
+                ("FLOTILLA_RATE_LIMITS_AUTH_PER_SECOND", "-1"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+            ConfigLayer::default(),
+        );
+        assert!(negative.is_err());
     }
 
     #[test]
