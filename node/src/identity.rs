@@ -25,7 +25,7 @@ pub struct NodeIdentity {
 
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
-    #[error("cannot {action} key file {path}: {source}")]
+    #[error("cannot {action} key file {path}")]
     Io {
         action: &'static str,
         path: PathBuf,

@@ -16,18 +16,18 @@ pub enum NodeError {
     Identity(#[from] IdentityError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot create the data directory {path}: {source}")]
+    #[error("cannot create the data directory {path}")]
     DataDir {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot listen on {address}: {source}")]
+    #[error("cannot listen on {address}")]
     Bind {
         address: SocketAddr,
         source: std::io::Error,
     },
-    #[error("the HTTP server failed: {0}")]
-    Serve(std::io::Error),
+    #[error("the HTTP server failed")]
+    Serve(#[source] std::io::Error),
 }
 
 /// Runs the node until `shutdown` completes, then lets in-flight requests finish and closes

@@ -167,8 +167,20 @@ impl IntoResponse for MatrixError {
 
 impl From<StoreError> for MatrixError {
     fn from(error: StoreError) -> Self {
-        MatrixError::internal(error)
+        MatrixError::internal(error_chain(&error))
     }
+}
+
+/// `error: cause: cause …`, for logging an error whose message leaves the causes to `source()`.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(next) = cause {
+        text.push_str(": ");
+        text.push_str(&next.to_string());
+        cause = next.source();
+    }
+    text
 }
 
 impl From<PathRejection> for MatrixError {
@@ -234,6 +246,15 @@ mod tests {
             assert_eq!(body["errcode"], errcode);
             assert!(body["error"].is_string());
         }
+    }
+
+    #[test]
+    fn store_errors_are_logged_with_their_causes() {
+        let error = StoreError::Thread(std::io::Error::other("no threads left"));
+        assert_eq!(
+            error_chain(&error),
+            "cannot start the database thread: no threads left"
+        );
     }
 
     #[tokio::test]

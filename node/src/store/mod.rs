@@ -31,14 +31,14 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database error: {0}")]
+    #[error("database error")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("cannot open database {path}: {source}")]
+    #[error("cannot open database {path}")]
     Open {
         path: PathBuf,
         source: rusqlite::Error,
     },
-    #[error("migration to schema version {version} failed: {source}")]
+    #[error("migration to schema version {version} failed")]
     Migration {
         version: usize,
         source: rusqlite::Error,
@@ -52,8 +52,8 @@ pub enum StoreError {
     Corrupt { table: &'static str, reason: String },
     #[error("the user already exists")]
     UserExists,
-    #[error("cannot start the database thread: {0}")]
-    Thread(std::io::Error),
+    #[error("cannot start the database thread")]
+    Thread(#[source] std::io::Error),
     #[error("the database thread has stopped")]
     Closed,
 }
