@@ -14,6 +14,7 @@ pub mod client_data;
 pub mod e2ee;
 mod migrations;
 
+use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::thread;
 use std::time::Duration;
@@ -108,7 +109,12 @@ impl Store {
 
 fn run_jobs(mut connection: Connection, mut jobs: mpsc::Receiver<Job>) {
     while let Some(job) = jobs.blocking_recv() {
-        job(&mut connection);
+        // A bug in one job must not take the database away from every later request. The
+        // caller of the panicked job sees `Closed`; an open transaction rolls back on unwind.
+        let outcome = panic::catch_unwind(AssertUnwindSafe(|| job(&mut connection)));
+        if outcome.is_err() {
+            tracing::error!("a database job panicked");
+        }
     }
     // Fold the WAL into the main file so the next start opens a compact database.
     if let Err(error) = connection.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
@@ -225,5 +231,24 @@ mod tests {
             .unwrap();
         let connection = open_connection(&dir.path().join(DATABASE_FILE_NAME)).unwrap();
         assert_eq!(current_stream_position(&connection, "s").unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_fails_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _thread) = Store::open(&dir.path().join(DATABASE_FILE_NAME)).unwrap();
+        let failed = store
+            .call(|connection| -> Result<(), StoreError> {
+                let transaction = connection.transaction()?;
+                next_stream_position(&transaction, "s")?;
+                panic!("a bug in a store function");
+            })
+            .await;
+        assert!(matches!(failed, Err(StoreError::Closed)));
+        let position = store
+            .call(|connection| next_stream_position(connection, "s"))
+            .await
+            .unwrap();
+        assert_eq!(position, 1, "the panicked transaction rolled back");
     }
 }
