@@ -113,8 +113,8 @@ pub fn set_avatar_url(
 }
 
 /// Creates the device, or reuses it when the user already has one with this ID (a client
-/// logging in again with its old device ID keeps its keys). A display name given for an
-/// existing device replaces the old one.
+/// logging in again with its old device ID keeps its keys). As the spec says for login, the
+/// display name is ignored for an existing device.
 pub fn upsert_device(
     connection: &Connection,
     user_id: &str,
@@ -127,7 +127,6 @@ pub fn upsert_device(
         "INSERT INTO devices (user_id, device_id, display_name, last_seen_ts, last_seen_ip, created_ts)
          VALUES (?1, ?2, ?3, ?4, ?5, ?4)
          ON CONFLICT (user_id, device_id) DO UPDATE SET
-             display_name = coalesce(excluded.display_name, display_name),
              last_seen_ts = excluded.last_seen_ts,
              last_seen_ip = coalesce(excluded.last_seen_ip, last_seen_ip)",
         params![user_id, device_id, display_name, now, ip],
@@ -325,7 +324,7 @@ mod tests {
         )
         .unwrap();
         insert_access_token(&connection, "secret-1", ALICE, "PHONE").unwrap();
-        upsert_device(&connection, ALICE, "PHONE", None, None).unwrap();
+        upsert_device(&connection, ALICE, "PHONE", Some("Renamed"), None).unwrap();
         insert_access_token(&connection, "secret-2", ALICE, "PHONE").unwrap();
         upsert_device(&connection, ALICE, "LAPTOP", None, None).unwrap();
         let devices = list_devices(&connection, ALICE).unwrap();
