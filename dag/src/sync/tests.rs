@@ -458,7 +458,10 @@ fn forged_events_are_not_stored_or_relayed() {
     .unwrap()
     .clone();
     crate::signing::hash_and_sign_event(RoomVersion::V12, &mut forged, &net.nodes[2].key).unwrap();
-    let frame_message = Message::Events(vec![wire::encode(&forged)]);
+    let frame_message = Message::Events {
+        acked: 0,
+        events: vec![wire::encode(&forged)],
+    };
     let peer2 = net.nodes[2].peer_id();
     let mut codec = FrameCodec::new().unwrap();
     net.disconnect(1, 2);
@@ -480,4 +483,32 @@ fn forged_events_are_not_stored_or_relayed() {
             .iter()
             .all(|n| n.store.event(&forged_id).is_none())
     );
+}
+
+/// A regression guard for the steady-state cost of a short message on a two-node link (the
+/// design target is 100 bytes median; see issue "Low-bandwidth links" for the benchmark).
+#[test]
+fn a_short_message_costs_about_a_hundred_bytes_on_the_link() {
+    let mut net = Net::new(2);
+    let room = net.create_room(0);
+    net.connect(0, 1);
+    net.settle();
+    net.join(1, &room);
+    net.settle();
+    for i in 0..20 {
+        net.say(i % 2, &room, &format!("warm up {i}"));
+        net.settle();
+    }
+    net.stats.clear();
+    let bodies = [
+        "Surfacing at 0600, all well",
+        "Contact bearing 270, closing",
+        "Roger, holding position",
+    ];
+    for i in 0..60 {
+        net.say(i % 2, &room, bodies[i % 3]);
+        net.settle();
+    }
+    let bytes: u64 = net.stats.values().map(|s| s.bytes).sum();
+    assert!(bytes / 60 <= 110, "{} bytes per message", bytes / 60);
 }
