@@ -12,6 +12,7 @@
 
 mod frames;
 pub mod identity;
+pub mod mesh;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -99,6 +100,8 @@ pub enum Command {
     /// Emission control: `true` closes every link and transmits nothing until `false`.
     Emcon(bool),
     Peers(oneshot::Sender<Vec<PeerInfo>>),
+    /// Close the link to a peer that broke the protocol; it may reconnect.
+    Disconnect(PeerId),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -344,6 +347,7 @@ impl Node {
                 Command::Peers(reply) => {
                     let _ = reply.send(self.peer_infos().await);
                 }
+                Command::Disconnect(_) => {}
             }
         }
         false
@@ -423,6 +427,9 @@ impl Node {
             }
             Command::Peers(reply) => {
                 let _ = reply.send(self.peer_infos().await);
+            }
+            Command::Disconnect(peer) => {
+                let _ = swarm.disconnect_peer_id(peer);
             }
             Command::Emcon(_) => {}
         }
