@@ -510,3 +510,34 @@ fn a_short_message_costs_about_a_hundred_bytes_on_the_link() {
     let bytes: u64 = net.stats.values().map(|s| s.bytes).sum();
     assert!(bytes / 60 <= 110, "{} bytes per message", bytes / 60);
 }
+
+/// Reconciliation after a partition in which each side wrote many messages: everything beyond
+/// the frames carrying events (digests, heads, locators) stays small per missing event.
+#[test]
+fn reconciliation_overhead_per_missing_event_is_small() {
+    let (mut net, room) = joined_pair();
+    net.disconnect(0, 1);
+    for i in 0..300 {
+        net.say(0, &room, &format!("port side report {i}"));
+        net.say(1, &room, &format!("starboard report {i}"));
+    }
+    let before: Vec<SyncStats> = net.nodes.iter().map(|n| n.sync.stats()).collect();
+    net.connect(0, 1);
+    net.settle();
+    net.assert_converged(&room);
+    let (mut control, mut events) = (0, 0);
+    for (node, before) in net.nodes.iter().zip(before) {
+        let after = node.sync.stats();
+        control += (after.frame_bytes_sent - after.event_frame_bytes_sent)
+            - (before.frame_bytes_sent - before.event_frame_bytes_sent);
+        events += after.events_sent - before.events_sent;
+    }
+    assert!(
+        events >= 600 && events <= 620,
+        "{events} events sent for 600 missing"
+    );
+    assert!(
+        control / events <= 25,
+        "{control} control bytes for {events} events"
+    );
+}
