@@ -533,7 +533,7 @@ fn reconciliation_overhead_per_missing_event_is_small() {
         events += after.events_sent - before.events_sent;
     }
     assert!(
-        events >= 600 && events <= 620,
+        (600..=620).contains(&events),
         "{events} events sent for 600 missing"
     );
     assert!(
