@@ -34,6 +34,10 @@ pub fn routes() -> Router<AppState> {
             get(get_state_event_empty_key).put(put_state_event_empty_key),
         )
         .route(
+            "/rooms/{room_id}/state/{event_type}/",
+            get(get_state_event_empty_key).put(put_state_event_empty_key),
+        )
+        .route(
             "/rooms/{room_id}/state/{event_type}/{state_key}",
             get(get_state_event).put(put_state_event),
         )

@@ -49,6 +49,7 @@ pub fn client_event(row: &EventRow, viewer: Viewer, now_ms: i64) -> Option<Value
         .filter_map(|field| Some(((*field).to_owned(), pdu.get(*field)?.clone())))
         .collect();
     event.insert("event_id".into(), Value::String(event_id));
+    event.insert("room_id".into(), Value::String(row.room_id.clone()));
     if !event.contains_key("redacts")
         && let Some(redacts) = pdu.get("content").and_then(|c| c.get("redacts"))
     {

@@ -227,3 +227,6 @@ fn lock_cache(cache: &Mutex<RoomCache>) -> std::sync::MutexGuard<'_, RoomCache> 
         guard
     })
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,6 +9,8 @@ use super::StoreError;
 #[derive(Debug, Clone)]
 pub struct EventRow {
     pub stream_pos: i64,
+    /// Clients see the room ID on every event, though a v12 create event has none.
+    pub room_id: String,
     pub room_version: String,
     pub canonical_json: String,
     pub state_group: Option<i64>,
@@ -19,7 +21,7 @@ pub struct EventRow {
 }
 
 const SELECT_EVENT_ROW: &str = "SELECT e.stream_pos, r.room_version, e.canonical_json,
-        e.state_after, red.canonical_json, t.device_id, t.txn_id
+        e.state_after, red.canonical_json, t.device_id, t.txn_id, e.room_id
     FROM events e JOIN rooms r USING (room_id)
     LEFT JOIN events red ON red.event_id = e.redacted_by
     LEFT JOIN event_transactions t ON t.event_nid = e.event_nid";
@@ -29,6 +31,7 @@ fn event_row(row: &Row) -> rusqlite::Result<EventRow> {
     let txn: Option<String> = row.get(6)?;
     Ok(EventRow {
         stream_pos: row.get(0)?,
+        room_id: row.get(7)?,
         room_version: row.get(1)?,
         canonical_json: row.get(2)?,
         state_group: row.get(3)?,
