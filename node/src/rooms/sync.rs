@@ -290,7 +290,7 @@ fn compute(
             _ => {}
         }
     }
-    add_receipts(store, &mut computed, since, is_initial)?;
+    add_receipts(store, &request.user_id, &mut computed, since, is_initial)?;
     add_account_data(store, request, &mut computed, since)?;
     let messages = to_device_messages(
         connection,
@@ -497,8 +497,10 @@ fn left_room(
     }))
 }
 
+/// Receipts that changed in the joined rooms; private read receipts only reach their owner.
 fn add_receipts(
     store: &SqliteRoomStore,
+    user_id: &str,
     computed: &mut Computed,
     since: SyncToken,
     is_initial: bool,
@@ -507,7 +509,10 @@ fn add_receipts(
     for (room_id, room) in &mut computed.joined {
         let receipts = receipts_since(store.connection(), room_id, after)?;
         let mut content = Map::new();
-        for receipt in receipts {
+        for receipt in receipts
+            .into_iter()
+            .filter(|r| r.receipt_type != "m.read.private" || r.user_id == user_id)
+        {
             let entry = content.entry(receipt.event_id).or_insert_with(|| json!({}));
             let mut data = json!({"ts": receipt.ts});
             if !receipt.thread_id.is_empty() {

@@ -261,6 +261,12 @@ async fn ephemeral_events_account_data_and_unread_counts() {
         json!({}),
     )
     .await;
+    node.post(
+        &format!("{V3}/rooms/{room_id}/receipt/m.read.private/{first}"),
+        Some(&alice.token),
+        json!({}),
+    )
+    .await;
     node.put(
         &format!(
             "{V3}/user/{}/rooms/{room_id}/account_data/org.example.tag",
@@ -285,6 +291,10 @@ async fn ephemeral_events_account_data_and_unread_counts() {
     assert!(
         receipt["content"][&first]["m.read"][&alice.user_id]["ts"].is_i64(),
         "{receipt}"
+    );
+    assert!(
+        receipt["content"][&first].get("m.read.private").is_none(),
+        "alice's private receipt is hers alone: {receipt}"
     );
     assert_eq!(
         room["unread_notifications"]["notification_count"], 1,
