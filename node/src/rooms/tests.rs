@@ -65,9 +65,30 @@ async fn peer_events_are_stored_announced_and_wake_sync() {
     let mut changes = rooms.watch_changes();
     changes.borrow_and_update();
     let (room_id, events) = peer_room(&key(2));
-    for json in events.clone() {
-        let received = rooms.receive_from_peer(json).await.unwrap().unwrap();
-        assert!(matches!(received, Received::Stored { .. }), "{received:?}");
+    let (first, backlog) = events.split_first().unwrap();
+    let received = rooms
+        .receive_from_peer(first.clone())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(received, Received::Stored { .. }), "{received:?}");
+    let backlog = backlog.to_vec();
+    let outcomes = rooms
+        .in_one_transaction(EventOrigin::Peer, move |store| {
+            backlog
+                .into_iter()
+                .map(|json| room::receive(store, json))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap();
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Ok(Received::Stored { .. }))),
+        "{outcomes:?}"
+    );
+    for _ in &events {
         let notice = notices.recv().await.unwrap();
         assert_eq!(notice.origin, EventOrigin::Peer);
         assert_eq!(notice.room_id, room_id);
@@ -106,4 +127,49 @@ async fn peer_events_are_stored_announced_and_wake_sync() {
     };
     let refused = rooms.receive_from_peer(missing_parent).await.unwrap();
     assert!(refused.is_err(), "{refused:?}");
+}
+
+#[tokio::test]
+async fn concurrent_sends_are_committed_together_and_each_answered() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _thread) = Store::open(&dir.path().join(DATABASE_FILE_NAME)).unwrap();
+    let rooms = RoomService::new(store, key(1));
+    let (room_id, events) = peer_room(&key(2));
+    for json in events {
+        rooms.receive_from_peer(json).await.unwrap().unwrap();
+    }
+    let sends = (0..40).map(|n| {
+        let user = format!("@crew{n}:{}", rooms.server_name());
+        let join = NewEvent {
+            event_type: "m.room.member".into(),
+            state_key: Some(user.clone()),
+            sender: user,
+            content: json!({"membership": "join"}),
+        };
+        rooms.send(room_id.clone(), join, None)
+    });
+    let mut ids: Vec<String> = futures_util::future::join_all(sends)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    let stranger = NewEvent {
+        event_type: "m.room.message".into(),
+        state_key: None,
+        sender: format!("@stranger:{}", rooms.server_name()),
+        content: json!({"body": "let me in"}),
+    };
+    let refused = rooms.send(room_id.clone(), stranger, None).await;
+    assert_eq!(refused.unwrap_err().errcode, "M_FORBIDDEN");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 40);
+    let members = rooms
+        .with_room_store(EventOrigin::Local, move |store| {
+            let state = store.room(&room_id).unwrap().current_state;
+            state.keys().filter(|(t, _)| t == "m.room.member").count()
+        })
+        .await
+        .unwrap();
+    assert_eq!(members, 41, "the founder and forty crew");
 }

@@ -374,7 +374,7 @@ impl RoomService {
     /// The rooms the user is joined to.
     pub async fn joined_rooms(&self, user_id: String) -> Result<Vec<String>, MatrixError> {
         Ok(self
-            .store
+            .store()
             .call(move |connection| timeline::memberships_of(connection, &user_id))
             .await?
             .into_iter()
@@ -390,7 +390,7 @@ impl RoomService {
         user_id: String,
     ) -> Result<Option<Membership>, MatrixError> {
         Ok(self
-            .store
+            .store()
             .call(move |connection| timeline::membership(connection, &room_id, &user_id))
             .await?)
     }

@@ -11,7 +11,9 @@
 //! at startup.
 //!
 //! `RoomStore::commit` cannot fail, so a failed write is recorded and the caller asks
-//! [`SqliteRoomStore::finish`] whether everything it committed is durable.
+//! [`SqliteRoomStore::finish`] whether everything it committed is durable. Each commit is a
+//! savepoint: durable at once in autocommit mode, or when the caller's enclosing transaction
+//! commits (group commit of a batch).
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -19,7 +21,7 @@ use std::sync::Arc;
 use dag::room::{EventStatus, RoomCommit, RoomInfo, RoomStore, StoredEvent};
 use dag::state_res::StateMap;
 use dag::{Pdu, RoomEvent, RoomVersion};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde_json::Value;
 
 use super::cache::RecentCache;
@@ -220,7 +222,9 @@ fn write_commit(
     previous: Option<&RoomInfo>,
     origin: Option<&LocalOrigin>,
 ) -> Result<i64, StoreError> {
-    let transaction = connection.transaction()?;
+    // A savepoint is a transaction of its own in autocommit mode, and a nested one inside a
+    // batch (see `in_one_transaction` in the room service).
+    let transaction = connection.savepoint()?;
     let event = &commit.event;
     let pdu = &*event.pdu;
     let room = &commit.room;
@@ -252,7 +256,7 @@ fn write_commit(
 }
 
 fn insert_event(
-    transaction: &Transaction,
+    transaction: &Connection,
     pdu: &Pdu,
     room_id: &str,
     event: &StoredEvent,
@@ -301,7 +305,7 @@ fn insert_event(
 }
 
 fn replace_heads(
-    transaction: &Transaction,
+    transaction: &Connection,
     table: &str,
     room: &RoomInfo,
     heads: &[String],
@@ -320,7 +324,7 @@ fn replace_heads(
 
 /// Brings the `current_state` rows and the membership index to the room's new current state.
 fn update_current_state(
-    transaction: &Transaction,
+    transaction: &Connection,
     cache: &mut RoomCache,
     room: &RoomInfo,
     old: Option<Arc<StateMap<String>>>,
@@ -383,7 +387,7 @@ fn membership_of(pdu: &Pdu) -> String {
 }
 
 fn set_membership(
-    transaction: &Transaction,
+    transaction: &Connection,
     room: &RoomInfo,
     user_id: &str,
     membership: &str,
@@ -408,7 +412,7 @@ fn set_membership(
 }
 
 fn record_origin(
-    transaction: &Transaction,
+    transaction: &Connection,
     origin: &LocalOrigin,
     event_nid: i64,
     event_id: &str,
@@ -431,7 +435,7 @@ fn record_origin(
 /// Marks what the event redacts, or what redacts it, where "handling redactions" lets the
 /// redaction take effect (same sender, or a sender with the redact power level).
 fn apply_redactions(
-    transaction: &Transaction,
+    transaction: &Connection,
     cache: &mut RoomCache,
     event: &StoredEvent,
 ) -> Result<(), StoreError> {
@@ -488,7 +492,7 @@ fn redaction_applies(
 }
 
 fn mark_redacted(
-    transaction: &Transaction,
+    transaction: &Connection,
     target_id: &str,
     redaction_id: &str,
 ) -> Result<(), StoreError> {
@@ -501,7 +505,7 @@ fn mark_redacted(
 
 /// The group holding `state`: a parent's when the event changed nothing, else a new one.
 fn state_group_for(
-    transaction: &Transaction,
+    transaction: &Connection,
     cache: &mut RoomCache,
     pdu: &Pdu,
     room_id: &str,
@@ -533,7 +537,7 @@ fn event_group(connection: &Connection, event_id: &str) -> Result<Option<i64>, S
 /// Writes `state` as a delta from `base`, or as a snapshot when there is no base or its
 /// chain of deltas is already [`MAX_STATE_CHAIN`] long.
 fn new_group(
-    transaction: &Transaction,
+    transaction: &Connection,
     room_id: &str,
     base: Option<&(i64, Arc<StateMap<String>>)>,
     state: &StateMap<String>,
