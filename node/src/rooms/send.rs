@@ -71,7 +71,7 @@ pub(super) async fn run_batches(shared: Arc<Shared>, mut queue: mpsc::Receiver<S
     }
 }
 
-fn send_one(
+pub(super) fn send_one(
     store: &mut SqliteRoomStore,
     key: &ServerKey,
     room_id: &str,
@@ -85,7 +85,8 @@ fn send_one(
         store.set_local_origin(origin);
     }
     let ts = u64::try_from(now_ms()).unwrap_or(0);
-    room::send(store, room_id, new, ts, key)
-        .map(|pdu| dag::RoomEvent::event_id(&pdu).to_owned())
+    let sent = room::send(store, room_id, new, ts, key);
+    store.clear_local_origin();
+    sent.map(|pdu| dag::RoomEvent::event_id(&pdu).to_owned())
         .map_err(send_error)
 }

@@ -173,3 +173,49 @@ async fn concurrent_sends_are_committed_together_and_each_answered() {
         .unwrap();
     assert_eq!(members, 41, "the founder and forty crew");
 }
+
+#[tokio::test]
+async fn a_refused_send_leaves_no_transaction_id_for_the_next_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _thread) = Store::open(&dir.path().join(DATABASE_FILE_NAME)).unwrap();
+    let rooms = RoomService::new(store, key(1));
+    let (room_id, events) = peer_room(&key(2));
+    for json in events {
+        rooms.receive_from_peer(json).await.unwrap().unwrap();
+    }
+    let user = format!("@crew:{}", rooms.server_name());
+    let key = std::sync::Arc::clone(rooms.key());
+    let unattributed = rooms
+        .in_one_transaction(EventOrigin::Local, move |store| {
+            let origin = crate::store::rooms::LocalOrigin {
+                user_id: user.clone(),
+                device_id: "DEVICE".into(),
+                scope: format!("send/{room_id}"),
+                txn_id: "refused".into(),
+            };
+            let message = NewEvent {
+                event_type: "m.room.message".into(),
+                state_key: None,
+                sender: user.clone(),
+                content: json!({"body": "before joining"}),
+            };
+            let refused = super::send::send_one(store, &key, &room_id, &message, Some(origin));
+            assert!(refused.is_err(), "not a member yet");
+            let join = NewEvent {
+                event_type: "m.room.member".into(),
+                state_key: Some(user.clone()),
+                sender: user.clone(),
+                content: json!({"membership": "join"}),
+            };
+            super::send::send_one(store, &key, &room_id, &join, None).unwrap();
+            store
+                .connection()
+                .query_row("SELECT count(*) FROM event_transactions", [], |row| {
+                    row.get::<_, i64>(0)
+                })
+                .unwrap()
+        })
+        .await
+        .unwrap();
+    assert_eq!(unattributed, 0);
+}

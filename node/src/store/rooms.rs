@@ -98,6 +98,12 @@ impl<'a> SqliteRoomStore<'a> {
         self.local_origin = Some(origin);
     }
 
+    /// Forgets an origin no commit used (the event was refused), so it cannot attach to a
+    /// later event of the same job.
+    pub fn clear_local_origin(&mut self) {
+        self.local_origin = None;
+    }
+
     pub fn connection(&self) -> &Connection {
         self.connection
     }
@@ -114,7 +120,7 @@ impl<'a> SqliteRoomStore<'a> {
     }
 
     fn record_failure(&self, error: StoreError) {
-        tracing::error!(error = %crate::api::error::error_chain(&error), "room store write failed");
+        tracing::error!(error = %crate::api::error::error_chain(&error), "room store failed");
         self.failure.borrow_mut().get_or_insert(error);
     }
 
