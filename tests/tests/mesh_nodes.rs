@@ -1,0 +1,216 @@
+//! Real `flotilla run` processes sharing a room over the mesh on 127.0.0.1, observed through
+//! each node's own Client-Server API.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use flotilla_tests::{NodeProcess, flotilla_command, free_address, http};
+use serde_json::{Value, json};
+
+struct MeshNode {
+    process: NodeProcess,
+    p2p_address: String,
+}
+
+fn start(data_dir: &Path, peers: &[&MeshNode]) -> MeshNode {
+    let id = flotilla_command()
+        .args(["id", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .expect("flotilla id runs");
+    let id: Value = serde_json::from_slice(&id.stdout).expect("id prints JSON");
+    let port = free_address().port();
+    let address = free_address();
+    let mut command = flotilla_command();
+    command
+        .args([
+            "run",
+            "--listen",
+            &address.to_string(),
+            "--p2p-listen",
+            &format!("/ip4/127.0.0.1/tcp/{port}"),
+        ])
+        .arg("--data-dir")
+        .arg(data_dir);
+    for peer in peers {
+        command.args(["--peer", &peer.p2p_address]);
+    }
+    let process = NodeProcess::spawn(command, address, &data_dir.with_extension("log"));
+    let p2p_address = format!(
+        "/ip4/127.0.0.1/tcp/{port}/p2p/{}",
+        id["peer_id"].as_str().unwrap()
+    );
+    MeshNode {
+        process,
+        p2p_address,
+    }
+}
+
+fn call(address: SocketAddr, method: &str, path: &str, token: &str, body: Value) -> (u16, Value) {
+    let response = http(address, method, path, Some(token), Some(&body)).expect("the node answers");
+    (response.status, response.body)
+}
+
+fn register(address: SocketAddr, name: &str) -> (String, String) {
+    let body =
+        json!({"username": name, "password": "mesh-pass", "auth": {"type": "m.login.dummy"}});
+    let response = http(
+        address,
+        "POST",
+        "/_matrix/client/v3/register",
+        None,
+        Some(&body),
+    )
+    .unwrap();
+    assert_eq!(response.status, 200, "{}", response.body);
+    (
+        response.body["user_id"].as_str().unwrap().to_owned(),
+        response.body["access_token"].as_str().unwrap().to_owned(),
+    )
+}
+
+fn eventually<T>(what: &str, node: &MeshNode, mut attempt: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(value) = attempt() {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out: {what}\n{}",
+            node.process.log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+fn bodies(address: SocketAddr, token: &str, room: &str) -> Vec<String> {
+    let path = format!(
+        "/_matrix/client/v3/rooms/{}/messages?dir=b&limit=100",
+        urlencode(room)
+    );
+    let (status, body) = call(address, "GET", &path, token, json!({}));
+    if status != 200 {
+        return Vec::new();
+    }
+    let mut bodies: Vec<String> = body["chunk"]
+        .as_array()
+        .map(|chunk| {
+            chunk
+                .iter()
+                .filter_map(|e| e["content"]["body"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    bodies.sort();
+    bodies
+}
+
+fn state(address: SocketAddr, token: &str, room: &str) -> BTreeMap<(String, String), String> {
+    let (status, body) = call(
+        address,
+        "GET",
+        &format!("/_matrix/client/v3/rooms/{}/state", urlencode(room)),
+        token,
+        json!({}),
+    );
+    assert_eq!(status, 200, "{body}");
+    body.as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let key = (
+                e["type"].as_str().unwrap().to_owned(),
+                e["state_key"].as_str().unwrap().to_owned(),
+            );
+            (key, e["event_id"].as_str().unwrap().to_owned())
+        })
+        .collect()
+}
+
+fn urlencode(id: &str) -> String {
+    id.replace('!', "%21")
+        .replace(':', "%3A")
+        .replace('$', "%24")
+}
+
+fn join(node: &MeshNode, token: &str, room: &str) {
+    let address = node.process.address;
+    eventually(
+        "the room reaches the node and the join is accepted",
+        node,
+        || {
+            let (status, _) = call(
+                address,
+                "POST",
+                &format!("/_matrix/client/v3/join/{}", urlencode(room)),
+                token,
+                json!({}),
+            );
+            (status == 200).then_some(())
+        },
+    );
+}
+
+fn say(node: &MeshNode, token: &str, room: &str, body: &str) {
+    let path = format!(
+        "/_matrix/client/v3/rooms/{}/send/m.room.message/{}",
+        urlencode(room),
+        body.replace(' ', "-")
+    );
+    let (status, response) = call(
+        node.process.address,
+        "PUT",
+        &path,
+        token,
+        json!({"msgtype": "m.text", "body": body}),
+    );
+    assert_eq!(status, 200, "{response}");
+}
+
+/// A line A–B–C where A and C never connect: a room made on A is joined from B and C, and
+/// messages from every node reach every node, with identical state everywhere.
+#[test]
+fn a_room_spans_a_line_of_three_nodes() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = start(&dir.path().join("a"), &[]);
+    let b = start(&dir.path().join("b"), &[&a]);
+    let c = start(&dir.path().join("c"), &[&b]);
+    let (_, alice) = register(a.process.address, "alice");
+    let (_, bob) = register(b.process.address, "bob");
+    let (_, carol) = register(c.process.address, "carol");
+
+    let (status, created) = call(
+        a.process.address,
+        "POST",
+        "/_matrix/client/v3/createRoom",
+        &alice,
+        json!({"preset": "public_chat", "name": "fleet"}),
+    );
+    assert_eq!(status, 200, "{created}");
+    let room = created["room_id"].as_str().unwrap().to_owned();
+    join(&b, &bob, &room);
+    join(&c, &carol, &room);
+
+    say(&a, &alice, &room, "from a");
+    say(&b, &bob, &room, "from b");
+    say(&c, &carol, &room, "from c");
+    let expected = vec![
+        "from a".to_owned(),
+        "from b".to_owned(),
+        "from c".to_owned(),
+    ];
+    for (node, token) in [(&a, &alice), (&b, &bob), (&c, &carol)] {
+        eventually("every message reaches every node", node, || {
+            (bodies(node.process.address, token, &room) == expected).then_some(())
+        });
+    }
+    let on_a = state(a.process.address, &alice, &room);
+    for (node, token) in [(&b, &bob), (&c, &carol)] {
+        eventually("every node holds the same state", node, || {
+            (state(node.process.address, token, &room) == on_a).then_some(())
+        });
+    }
+}
