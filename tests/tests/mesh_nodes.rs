@@ -214,3 +214,131 @@ fn a_room_spans_a_line_of_three_nodes() {
         });
     }
 }
+
+fn peer_id(node: &MeshNode) -> String {
+    node.p2p_address.rsplit('/').next().unwrap().to_owned()
+}
+
+fn link(action: &str, data_dir: &Path, peer: &MeshNode) {
+    let output = flotilla_command()
+        .args(["link", action, &peer_id(peer), "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+fn put_state(node: &MeshNode, token: &str, room: &str, event_type: &str, content: Value) {
+    let path = format!(
+        "/_matrix/client/v3/rooms/{}/state/{event_type}/",
+        urlencode(room)
+    );
+    let (status, response) = call(node.process.address, "PUT", &path, token, content);
+    assert_eq!(status, 200, "{response}");
+}
+
+fn topic(node: &MeshNode, token: &str, room: &str) -> Option<String> {
+    let path = format!(
+        "/_matrix/client/v3/rooms/{}/state/m.room.topic/",
+        urlencode(room)
+    );
+    let (status, body) = call(node.process.address, "GET", &path, token, json!({}));
+    (status == 200).then(|| body["topic"].as_str().unwrap_or_default().to_owned())
+}
+
+/// {A, B} | {C}: both sides chat and make conflicting changes while cut apart; once the links
+/// return, every node holds every message exactly once and the same resolved state.
+#[test]
+fn partitioned_nodes_merge_conflicting_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let c_dir = dir.path().join("c");
+    let a = start(&dir.path().join("a"), &[]);
+    let b = start(&dir.path().join("b"), &[&a]);
+    let c = start(&c_dir, &[&a, &b]);
+    let (_, alice) = register(a.process.address, "alice");
+    let (bob_id, bob) = register(b.process.address, "bob");
+    let (carol_id, carol) = register(c.process.address, "carol");
+
+    // A private room: bob and carol get in by invitation from a node they do not run on.
+    let power = json!({"users": {&bob_id: 50, &carol_id: 50}});
+    let body = json!({"preset": "private_chat", "invite": [&bob_id, &carol_id], "power_level_content_override": power});
+    let (status, created) = call(
+        a.process.address,
+        "POST",
+        "/_matrix/client/v3/createRoom",
+        &alice,
+        body,
+    );
+    assert_eq!(status, 200, "{created}");
+    let room = created["room_id"].as_str().unwrap().to_owned();
+    join(&b, &bob, &room);
+    join(&c, &carol, &room);
+    say(&a, &alice, &room, "before the dive");
+    eventually("c is in sync", &c, || {
+        (bodies(c.process.address, &carol, &room).len() == 1).then_some(())
+    });
+
+    link("block", &c_dir, &a);
+    link("block", &c_dir, &b);
+    std::thread::sleep(Duration::from_secs(1));
+    for i in 0..3 {
+        say(&a, &alice, &room, &format!("surface a {i}"));
+        say(&b, &bob, &room, &format!("surface b {i}"));
+        say(&c, &carol, &room, &format!("submerged c {i}"));
+    }
+    put_state(
+        &a,
+        &alice,
+        &room,
+        "m.room.topic",
+        json!({"topic": "set on the surface"}),
+    );
+    put_state(
+        &c,
+        &carol,
+        &room,
+        "m.room.topic",
+        json!({"topic": "set below"}),
+    );
+    // The surface demotes carol while she, cut off, still uses her power.
+    put_state(
+        &a,
+        &alice,
+        &room,
+        "m.room.power_levels",
+        json!({"users": {&bob_id: 50, &carol_id: 0}}),
+    );
+    assert_eq!(topic(&c, &carol, &room).as_deref(), Some("set below"));
+
+    link("unblock", &c_dir, &a);
+    link("unblock", &c_dir, &b);
+    let mut expected: Vec<String> = vec!["before the dive".to_owned()];
+    for i in 0..3 {
+        expected.extend([
+            format!("surface a {i}"),
+            format!("surface b {i}"),
+            format!("submerged c {i}"),
+        ]);
+    }
+    expected.sort();
+    for (node, token) in [(&a, &alice), (&b, &bob), (&c, &carol)] {
+        eventually("every message, once, on every node", node, || {
+            (bodies(node.process.address, token, &room) == expected).then_some(())
+        });
+    }
+    let on_a = state(a.process.address, &alice, &room);
+    for (node, token) in [(&b, &bob), (&c, &carol)] {
+        eventually("identical state on every node", node, || {
+            (state(node.process.address, token, &room) == on_a).then_some(())
+        });
+    }
+    // Carol's topic depended on a power level the merge took away.
+    assert_eq!(
+        topic(&c, &carol, &room).as_deref(),
+        Some("set on the surface")
+    );
+}
