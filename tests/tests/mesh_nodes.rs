@@ -15,37 +15,7 @@ struct MeshNode {
 }
 
 fn start(data_dir: &Path, peers: &[&MeshNode]) -> MeshNode {
-    let id = flotilla_command()
-        .args(["id", "--data-dir"])
-        .arg(data_dir)
-        .output()
-        .expect("flotilla id runs");
-    let id: Value = serde_json::from_slice(&id.stdout).expect("id prints JSON");
-    let port = free_address().port();
-    let address = free_address();
-    let mut command = flotilla_command();
-    command
-        .args([
-            "run",
-            "--listen",
-            &address.to_string(),
-            "--p2p-listen",
-            &format!("/ip4/127.0.0.1/tcp/{port}"),
-        ])
-        .arg("--data-dir")
-        .arg(data_dir);
-    for peer in peers {
-        command.args(["--peer", &peer.p2p_address]);
-    }
-    let process = NodeProcess::spawn(command, address, &data_dir.with_extension("log"));
-    let p2p_address = format!(
-        "/ip4/127.0.0.1/tcp/{port}/p2p/{}",
-        id["peer_id"].as_str().unwrap()
-    );
-    MeshNode {
-        process,
-        p2p_address,
-    }
+    start_with(data_dir, peers, &[])
 }
 
 fn call(address: SocketAddr, method: &str, path: &str, token: &str, body: Value) -> (u16, Value) {
@@ -341,4 +311,114 @@ fn partitioned_nodes_merge_conflicting_changes() {
         topic(&c, &carol, &room).as_deref(),
         Some("set on the surface")
     );
+}
+
+fn start_with(data_dir: &Path, peers: &[&MeshNode], extra: &[&str]) -> MeshNode {
+    let peer_id = peer_id_of(data_dir);
+    let port = free_address().port();
+    let address = free_address();
+    let mut command = flotilla_command();
+    command
+        .args([
+            "run",
+            "--listen",
+            &address.to_string(),
+            "--p2p-listen",
+            &format!("/ip4/127.0.0.1/tcp/{port}"),
+        ])
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(extra);
+    for peer in peers {
+        command.args(["--peer", &peer.p2p_address]);
+    }
+    let process = NodeProcess::spawn(command, address, &data_dir.with_extension("log"));
+    let p2p_address = format!("/ip4/127.0.0.1/tcp/{port}/p2p/{}", peer_id);
+    MeshNode {
+        process,
+        p2p_address,
+    }
+}
+
+fn peer_id_of(data_dir: &Path) -> String {
+    let id = flotilla_command()
+        .args(["id", "--data-dir"])
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    let id: Value = serde_json::from_slice(&id.stdout).unwrap();
+    id["peer_id"].as_str().unwrap().to_owned()
+}
+
+/// A node that allows only B: B's room reaches it, an outsider's never does.
+#[test]
+fn the_allowlist_keeps_outsiders_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a_dir, b_dir) = (dir.path().join("a"), dir.path().join("b"));
+    let allowed = peer_id_of(&b_dir);
+    let a = start_with(&a_dir, &[], &["--allow-peer", &allowed]);
+    let b = start(&b_dir, &[&a]);
+    let outsider = start(&dir.path().join("outsider"), &[&a]);
+    let (_, alice) = register(a.process.address, "alice");
+    let (_, bob) = register(b.process.address, "bob");
+    let (_, mallory) = register(outsider.process.address, "mallory");
+    let create = json!({"preset": "public_chat"});
+    let (_, from_b) = call(
+        b.process.address,
+        "POST",
+        "/_matrix/client/v3/createRoom",
+        &bob,
+        create.clone(),
+    );
+    let (_, from_outsider) = call(
+        outsider.process.address,
+        "POST",
+        "/_matrix/client/v3/createRoom",
+        &mallory,
+        create,
+    );
+    join(&a, &alice, from_b["room_id"].as_str().unwrap());
+    std::thread::sleep(Duration::from_secs(3));
+    let outsider_room = urlencode(from_outsider["room_id"].as_str().unwrap());
+    let (status, _) = call(
+        a.process.address,
+        "POST",
+        &format!("/_matrix/client/v3/join/{outsider_room}"),
+        &alice,
+        json!({}),
+    );
+    assert_ne!(status, 200, "the outsider's room reached the node");
+}
+
+/// A node killed with SIGKILL while it catches up restarts and converges without loss.
+#[test]
+fn a_node_killed_mid_sync_converges_after_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let b_dir = dir.path().join("b");
+    let a = start(&dir.path().join("a"), &[]);
+    let (_, alice) = register(a.process.address, "alice");
+    let (_, created) = call(
+        a.process.address,
+        "POST",
+        "/_matrix/client/v3/createRoom",
+        &alice,
+        json!({"preset": "public_chat"}),
+    );
+    let room = created["room_id"].as_str().unwrap().to_owned();
+    let mut expected = Vec::new();
+    for i in 0..90 {
+        let body = format!("log entry {i:03}");
+        say(&a, &alice, &room, &body);
+        expected.push(body);
+    }
+    expected.sort();
+    let b = start(&b_dir, &[&a]);
+    std::thread::sleep(Duration::from_millis(300));
+    b.process.stop_with("KILL", Duration::from_secs(10));
+    let b = start(&b_dir, &[&a]);
+    let (_, bob) = register(b.process.address, "bob");
+    join(&b, &bob, &room);
+    eventually("the restarted node holds every message", &b, || {
+        (bodies(b.process.address, &bob, &room) == expected).then_some(())
+    });
 }
