@@ -422,3 +422,125 @@ fn a_node_killed_mid_sync_converges_after_restart() {
         (bodies(b.process.address, &bob, &room) == expected).then_some(())
     });
 }
+
+/// A hostile peer sends random bytes, oversized frames and forged events: the node keeps
+/// serving, stores none of it, and still syncs with honest peers.
+#[test]
+fn a_hostile_peer_is_survived() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = start(&dir.path().join("a"), &[]);
+    let (alice_id, alice) = register(a.process.address, "alice");
+    let (_, created) = call(
+        a.process.address,
+        "POST",
+        "/_matrix/client/v3/createRoom",
+        &alice,
+        json!({"preset": "public_chat"}),
+    );
+    let room = created["room_id"].as_str().unwrap().to_owned();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(attack(&a, &alice_id, &room));
+    let (status, _) = call(
+        a.process.address,
+        "GET",
+        "/_matrix/client/v3/account/whoami",
+        &alice,
+        json!({}),
+    );
+    assert_eq!(
+        status,
+        200,
+        "the node stopped serving:\n{}",
+        a.process.log()
+    );
+    assert!(
+        bodies(a.process.address, &alice, &room)
+            .iter()
+            .all(|b| b != "forged"),
+        "a forged event was stored"
+    );
+    let b = start(&dir.path().join("b"), &[&a]);
+    let (_, bob) = register(b.process.address, "bob");
+    join(&b, &bob, &room);
+    say(&b, &bob, &room, "honest");
+    eventually("honest peers still sync", &a, || {
+        bodies(a.process.address, &alice, &room)
+            .contains(&"honest".to_owned())
+            .then_some(())
+    });
+}
+
+/// Connects as a peer with its own key and misbehaves in every way the link allows.
+async fn attack(target: &MeshNode, victim: &str, room: &str) {
+    use transport::{LinkEvent, TransportConfig, identity};
+    let seed = [66; 32];
+    let config = TransportConfig {
+        mdns: false,
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],
+        static_peers: vec![target.p2p_address.parse().unwrap()],
+        ..Default::default()
+    };
+    let mut transport = transport::start(identity::keypair_from_seed(seed), config).unwrap();
+    let frames = loop {
+        match tokio::time::timeout(Duration::from_secs(30), transport.events.recv())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            LinkEvent::Up { frames, .. } => break frames,
+            _ => continue,
+        }
+    };
+    // Random bytes: the node must close this link.
+    frames
+        .send((0..=255u8).cycle().take(3000).collect())
+        .await
+        .unwrap();
+    let frames = reconnect(&mut transport, target).await;
+    // A frame far beyond the limit.
+    let _ = frames.send(vec![0x28; 2 << 20]).await;
+    let frames = reconnect(&mut transport, target).await;
+    // A well-formed frame carrying an event that claims to be from the victim but is signed by
+    // this peer, and one of its own citing ancestors that do not exist.
+    let key = dag::signing::ServerKey::node(&seed);
+    let missing = format!("${}", dag::base64::encode_url_safe([9u8; 32]));
+    let senders = [victim.to_owned(), format!("@mallory:{}", key.server_name())];
+    let events = senders
+        .iter()
+        .map(|sender| {
+            let mut forged = json!({
+                "type": "m.room.message", "room_id": room, "sender": sender, "origin_server_ts": 1,
+                "depth": 5, "prev_events": [&missing], "auth_events": [],
+                "content": {"msgtype": "m.text", "body": "forged"}
+            })
+            .as_object()
+            .unwrap()
+            .clone();
+            dag::signing::hash_and_sign_event(dag::RoomVersion::V12, &mut forged, &key).unwrap();
+            dag::wire::encode(&forged)
+        })
+        .collect();
+    let message = dag::sync::message::Message::Events { acked: 0, events };
+    frames
+        .send(zstd::bulk::compress(&message.encode(), 3).unwrap())
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+}
+
+async fn reconnect(
+    transport: &mut transport::Transport,
+    target: &MeshNode,
+) -> tokio::sync::mpsc::Sender<Vec<u8>> {
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(60), transport.events.recv()).await;
+        match event {
+            Ok(Some(transport::LinkEvent::Up { frames, .. })) => return frames,
+            Ok(Some(_)) => continue,
+            _ => panic!(
+                "the node did not let the peer back:\n{}",
+                target.process.log()
+            ),
+        }
+    }
+}
