@@ -1,5 +1,6 @@
 //! The resolution algorithm over interned events.
 
+use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
@@ -19,8 +20,13 @@ pub(crate) type InternedState = HashMap<KeyIndex, EventIndex, FixedState>;
 pub struct Resolver<'a, S: EventSource> {
     pub(crate) graph: Graph<'a, S>,
     sort_power: Vec<Option<Power>>,
+    /// v12: the last room ID looked up and its create event, which every check needs.
+    room_create: Cell<Option<RoomCreate<'a, S::Event>>>,
     scratch: Scratch,
 }
+
+/// A room ID and the create event it names, if known.
+type RoomCreate<'a, E> = (&'a str, Option<&'a E>);
 
 /// Per-resolution working sets, kept to avoid reallocating them for every resolution.
 #[derive(Default)]
@@ -43,6 +49,7 @@ impl<'a, S: EventSource> Resolver<'a, S> {
         Resolver {
             graph: Graph::new(version, source),
             sort_power: Vec::new(),
+            room_create: Cell::new(None),
             scratch: Scratch::default(),
         }
     }
@@ -339,8 +346,15 @@ impl<'a, S: EventSource> Resolver<'a, S> {
         let graph = &self.graph;
         if graph.version.room_id_is_create_hash() {
             let room_id = graph.node(event).event.room_id()?;
+            if let Some((cached_room, create)) = self.room_create.get()
+                && cached_room == room_id
+            {
+                return create;
+            }
             let create_id = format!("${}", room_id.strip_prefix('!')?);
-            return graph.source.event(&create_id);
+            let create = graph.source.event(&create_id);
+            self.room_create.set(Some((room_id, create)));
+            return create;
         }
         graph
             .auth_events(event)
