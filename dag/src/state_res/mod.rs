@@ -48,6 +48,9 @@ mod marks;
 mod power;
 pub mod walk;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::HashMap;
 
 pub use algorithm::Resolver;
