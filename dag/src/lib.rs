@@ -9,9 +9,11 @@ pub mod hashing;
 pub mod ids;
 pub mod pdu;
 pub mod redaction;
+pub mod room;
 pub mod room_version;
 pub mod signing;
 pub mod state_res;
+pub mod wire;
 
 #[cfg(test)]
 mod testing;

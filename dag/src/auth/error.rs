@@ -55,6 +55,8 @@ pub enum AuthError {
         event_type: String,
         state_key: String,
     },
+    #[error("rule 3.1: auth_events lists {event_id} more than once")]
+    RepeatedAuthEventId { event_id: String },
     #[error(
         "rule 3.2: auth event {event_id} ({event_type}, {state_key}) is not selected for this event"
     )]

@@ -38,7 +38,6 @@ mod third_party;
 mod tests;
 
 pub use error::AuthError;
-pub use ids::is_valid_user_id;
 pub use power::Power;
 pub use selection::{auth_types_for_event, check_auth_events_shape};
 pub use signers::servers_that_must_sign;

@@ -71,7 +71,8 @@ fn third_party_invite_token(content: &Value) -> Option<&str> {
 /// Rule 3 for a non-create event: `auth_events` are the resolved events the event cites,
 /// and `is_rejected` says whether one of them was itself rejected. Every cited ID must be
 /// supplied, no pair may repeat, every entry must be selected for this event and in its room,
-/// and before v12 the create event must be among them. A create event cites nothing and passes.
+/// and before v12 the create event must be among them. A create event is decided by rule 1
+/// alone and passes here.
 pub fn check_auth_events_shape<E: RoomEvent>(
     version: RoomVersion,
     event: &E,
@@ -131,13 +132,22 @@ pub fn check_auth_events_shape<E: RoomEvent>(
     Ok(())
 }
 
-/// The supplied events are exactly the ones the event cites, so rule 3 sees the whole list.
+/// The supplied events are exactly the ones the event cites, each cited once, so rule 3 sees
+/// the whole list.
 fn check_supplied_match_cited<E: RoomEvent>(
     event: &E,
     auth_events: &[&E],
 ) -> Result<(), AuthError> {
+    let mut cited = HashSet::new();
+    if let Some(repeated) = event
+        .auth_events()
+        .find(|event_id| !cited.insert(*event_id))
+    {
+        return Err(AuthError::RepeatedAuthEventId {
+            event_id: repeated.to_owned(),
+        });
+    }
     let supplied: HashSet<&str> = auth_events.iter().map(|e| e.event_id()).collect();
-    let cited: HashSet<&str> = event.auth_events().collect();
     if let Some(missing) = cited.difference(&supplied).next() {
         return Err(AuthError::MissingAuthEvent {
             event_id: (*missing).to_owned(),

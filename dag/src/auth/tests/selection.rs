@@ -177,6 +177,17 @@ fn duplicate_pairs_are_rejected() {
 }
 
 #[test]
+fn citing_one_event_twice_is_a_duplicate() {
+    let mut room = Room::new(V12);
+    let (mut event, cited) = citing(&mut room, &[("m.room.member", ALICE)]);
+    event.auth_events.push(cited[0].event_id.clone());
+    let expected = AuthError::RepeatedAuthEventId {
+        event_id: cited[0].event_id.clone(),
+    };
+    assert_eq!(shape(V12, &event, &cited), Err(expected));
+}
+
+#[test]
 fn unselected_pairs_are_rejected() {
     let mut room = Room::new(V11);
     room.set_join_rule("public").set_membership(BOB, "join");
@@ -278,6 +289,13 @@ fn the_sender_and_the_join_authoriser_must_sign() {
         servers_that_must_sign(&join),
         Ok(vec!["b.example", "c.example"])
     );
+    let same_server = room
+        .member(BOB, BOB, "join")
+        .content(
+            json!({ "membership": "join", "join_authorised_via_users_server": "@other:b.example" }),
+        )
+        .build();
+    assert_eq!(servers_that_must_sign(&same_server), Ok(vec!["b.example"]));
     let bad = room
         .member(BOB, BOB, "join")
         .content(json!({ "membership": "join", "join_authorised_via_users_server": "carol" }))

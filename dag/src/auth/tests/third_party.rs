@@ -166,3 +166,15 @@ fn url_safe_public_keys_are_accepted() {
     let invite = redeem(&mut room, ALICE, json!({ "signed": signed_by(&key) }));
     assert_eq!(room.check(&invite), Ok(()));
 }
+
+#[test]
+fn signatures_under_other_algorithms_are_not_tried() {
+    let key = ServerKey::from_seed("id.example", "curve25519:0", &[4; 32]);
+    let mut room =
+        room_with_pending_invite(RoomVersion::V11, json!({ "public_key": public_key(&key) }));
+    let invite = redeem(&mut room, ALICE, json!({ "signed": signed_by(&key) }));
+    assert_eq!(
+        room.check(&invite),
+        Err(AuthError::ThirdPartyInviteBadSignature)
+    );
+}

@@ -1,0 +1,376 @@
+//! The checks on receipt of an event, in the spec's order: format, signatures, content hash
+//! (redact on mismatch), auth against the event's auth events, auth against the state before
+//! the event, soft-fail against the room's current state.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::resolve::{resolve_states, resolve_states_with};
+use super::store::{EventStatus, RoomCommit, RoomInfo, RoomStore, StoredEvent};
+use super::{ReceiveError, Received};
+use crate::auth::{self, AuthError};
+use crate::canonical_json::Object;
+use crate::pdu::{NODE_KEY_ID, verifying_key_from_server_name};
+use crate::signing;
+use crate::state_res::StateMap;
+use crate::{Pdu, RoomEvent, RoomVersion, hashing, ids};
+
+const CREATE: (&str, &str) = ("m.room.create", "");
+
+/// Runs every check on a received event and commits it with its status. Events whose
+/// `prev_events` or `auth_events` are not all known are refused with the missing IDs, so the
+/// store always holds every ancestor of every event it holds.
+pub fn receive(store: &mut impl RoomStore, json: Object) -> Result<Received, ReceiveError> {
+    let checked = check(store, json)?;
+    Ok(commit(store, checked))
+}
+
+/// The outcome of the checks, before anything is written.
+pub(super) enum Checked {
+    Known {
+        event_id: String,
+        status: EventStatus,
+    },
+    RejectedCreate {
+        event_id: String,
+        reason: AuthError,
+    },
+    New {
+        commit: RoomCommit,
+        reason: Option<AuthError>,
+    },
+}
+
+impl Checked {
+    pub(super) fn status_and_reason(&self) -> (EventStatus, Option<AuthError>) {
+        match self {
+            Checked::Known { status, .. } => (*status, None),
+            Checked::RejectedCreate { reason, .. } => (EventStatus::Rejected, Some(reason.clone())),
+            Checked::New { commit, reason } => (commit.event.status, reason.clone()),
+        }
+    }
+}
+
+pub(super) fn check(store: &impl RoomStore, json: Object) -> Result<Checked, ReceiveError> {
+    let version = room_version_of(store, &json)?;
+    let pdu = Pdu::from_json(version, json)?;
+    if let Some(known) = store.event(pdu.event_id()) {
+        return Ok(Checked::Known {
+            event_id: pdu.event_id().to_owned(),
+            status: known.status,
+        });
+    }
+    verify_signatures(&pdu)?;
+    let pdu = match hashing::content_hash_matches(pdu.json()) {
+        true => pdu,
+        false => pdu.redacted(),
+    };
+    if is_create(&pdu) {
+        return Ok(check_create(pdu));
+    }
+    let room_id = pdu.room_id().unwrap_or_default().to_owned();
+    let context = EventContext::load(store, &pdu, &room_id)?;
+    let (status, reason) = context.decide(&pdu);
+    let state_after = match status {
+        EventStatus::Rejected => Arc::clone(&context.state_before),
+        _ => state_with(&context.state_before, &pdu),
+    };
+    let event = StoredEvent {
+        pdu: Arc::new(pdu),
+        status,
+        state_after,
+    };
+    let room = next_room_info(store, context.room, &event)?;
+    Ok(Checked::New {
+        commit: RoomCommit { event, room },
+        reason,
+    })
+}
+
+pub(super) fn commit(store: &mut impl RoomStore, checked: Checked) -> Received {
+    match checked {
+        Checked::Known { event_id, status } => Received::AlreadyKnown { event_id, status },
+        Checked::RejectedCreate { event_id, reason } => {
+            Received::RejectedCreate { event_id, reason }
+        }
+        Checked::New { commit, reason } => {
+            let event_id = commit.event.pdu.event_id().to_owned();
+            let room_id = commit.room.room_id.clone();
+            let status = commit.event.status;
+            store.commit(commit);
+            Received::Stored {
+                event_id,
+                room_id,
+                status,
+                reason,
+            }
+        }
+    }
+}
+
+/// The version of the room an incoming event belongs to: the stored room's, or for a create
+/// event, the one it declares.
+fn room_version_of(store: &impl RoomStore, json: &Object) -> Result<RoomVersion, ReceiveError> {
+    let is_create = json.get("type").and_then(Value::as_str) == Some("m.room.create")
+        && json.get("state_key").and_then(Value::as_str) == Some("");
+    let room_id = json.get("room_id").and_then(Value::as_str);
+    if let Some(room) = room_id.and_then(|id| store.room(id)) {
+        return Ok(room.version);
+    }
+    if is_create {
+        let declared = json
+            .get("content")
+            .and_then(|c| c.get("room_version"))
+            .and_then(Value::as_str);
+        return Ok(declared.unwrap_or("1").parse()?);
+    }
+    match room_id {
+        // A v12 room ID names its create event, which must be fetched first.
+        Some(room_id) if ids::validate_room_id(RoomVersion::V12, room_id).is_ok() => Err(
+            ReceiveError::MissingEvents(vec![format!("${}", &room_id[1..])]),
+        ),
+        Some(room_id) => Err(ReceiveError::UnknownRoom(room_id.to_owned())),
+        None => Err(ReceiveError::Invalid(crate::pdu::PduError::Missing(
+            "room_id",
+        ))),
+    }
+}
+
+/// The sender's server and, for restricted joins, the authorising server (rule 5.2) must have
+/// signed the redacted event. A server name is its key, so no lookup is needed.
+fn verify_signatures(pdu: &Pdu) -> Result<(), ReceiveError> {
+    let redacted = crate::redaction::redact(pdu.version(), pdu.json());
+    for server in auth::servers_that_must_sign(pdu).map_err(ReceiveError::Unauthorised)? {
+        let key = verifying_key_from_server_name(server)
+            .ok_or(ReceiveError::UnknownSigningKey(server.to_owned()))?;
+        signing::verify_json(&redacted, server, NODE_KEY_ID, &key)?;
+    }
+    Ok(())
+}
+
+fn is_create(pdu: &Pdu) -> bool {
+    pdu.event_type() == CREATE.0 && pdu.state_key() == Some(CREATE.1)
+}
+
+fn check_create(pdu: Pdu) -> Checked {
+    let version = pdu.version();
+    let room_id = match pdu.room_id() {
+        Some(room_id) => room_id.to_owned(),
+        None => format!("!{}", &pdu.event_id()[1..]),
+    };
+    let event_id = pdu.event_id().to_owned();
+    if let Err(reason) = auth::check_auth(version, &pdu, |_: &str, _: &str| None::<&Pdu>) {
+        return Checked::RejectedCreate { event_id, reason };
+    }
+    let state = Arc::new(StateMap::from_iter([(
+        (CREATE.0.to_owned(), CREATE.1.to_owned()),
+        event_id.clone(),
+    )]));
+    let room = RoomInfo {
+        room_id,
+        version,
+        forward_extremities: vec![event_id.clone()],
+        sync_heads: vec![event_id],
+        current_state: Arc::clone(&state),
+    };
+    let event = StoredEvent {
+        pdu: Arc::new(pdu),
+        status: EventStatus::Accepted,
+        state_after: state,
+    };
+    Checked::New {
+        commit: RoomCommit { event, room },
+        reason: None,
+    }
+}
+
+/// Everything the checks need, fetched from the store up front.
+struct EventContext {
+    room: RoomInfo,
+    create: Arc<StoredEvent>,
+    auth_events: Vec<Arc<StoredEvent>>,
+    state_before: Arc<StateMap<String>>,
+    /// The events of the state before and of the current state that the rules may read.
+    before_events: HashMap<(String, String), Arc<StoredEvent>>,
+    current_events: HashMap<(String, String), Arc<StoredEvent>>,
+}
+
+impl EventContext {
+    fn load(
+        store: &impl RoomStore,
+        pdu: &Pdu,
+        room_id: &str,
+    ) -> Result<EventContext, ReceiveError> {
+        let room = store
+            .room(room_id)
+            .ok_or_else(|| ReceiveError::UnknownRoom(room_id.to_owned()))?;
+        let mut missing = Vec::new();
+        let mut fetch = |id: &str| {
+            let event = store.event(id);
+            if event.is_none() {
+                missing.push(id.to_owned());
+            }
+            event
+        };
+        let auth_events: Vec<_> = pdu.auth_events().filter_map(&mut fetch).collect();
+        let prevs: Vec<_> = pdu.prev_events().filter_map(&mut fetch).collect();
+        if !missing.is_empty() {
+            return Err(ReceiveError::MissingEvents(missing));
+        }
+        let create_id = room
+            .current_state
+            .get(&key(CREATE))
+            .cloned()
+            .unwrap_or_default();
+        let create = store
+            .event(&create_id)
+            .ok_or(ReceiveError::MissingEvents(vec![create_id]))?;
+        let parent_states: Vec<_> = prevs.iter().map(|p| Arc::clone(&p.state_after)).collect();
+        let state_before = resolve_states(store, room.version, &parent_states)?;
+        let keys = auth::auth_types_for_event(
+            room.version,
+            pdu.event_type(),
+            pdu.sender(),
+            pdu.state_key(),
+            pdu.content(),
+        );
+        let before_events = state_events(store, &state_before, &keys);
+        let current_events = state_events(store, &room.current_state, &keys);
+        Ok(EventContext {
+            room,
+            create,
+            auth_events,
+            state_before,
+            before_events,
+            current_events,
+        })
+    }
+
+    /// The event's status and, unless accepted, the rule that failed.
+    fn decide(&self, pdu: &Pdu) -> (EventStatus, Option<AuthError>) {
+        match self.check_against_history(pdu) {
+            Err(error) => (EventStatus::Rejected, Some(error)),
+            Ok(()) => match auth::check_auth(
+                self.room.version,
+                pdu,
+                lookup(&self.current_events, &self.create.pdu),
+            ) {
+                Ok(()) => (EventStatus::Accepted, None),
+                Err(error) => (EventStatus::SoftFailed, Some(error)),
+            },
+        }
+    }
+
+    /// The rules against the event's auth events and against the state before it.
+    fn check_against_history(&self, pdu: &Pdu) -> Result<(), AuthError> {
+        let version = self.room.version;
+        let auth_pdus: Vec<&Pdu> = self.auth_events.iter().map(|e| &*e.pdu).collect();
+        let auth_status: HashMap<&str, EventStatus> = self
+            .auth_events
+            .iter()
+            .map(|e| (e.pdu.event_id(), e.status))
+            .collect();
+        let rejected = |e: &Pdu| auth_status.get(e.event_id()) == Some(&EventStatus::Rejected);
+        auth::check_auth_events_shape(version, pdu, &auth_pdus, rejected)?;
+        let create = &*self.create.pdu;
+        let from_auth_events = |t: &str, k: &str| {
+            let cited = auth_pdus
+                .iter()
+                .copied()
+                .find(|e| e.event_type() == t && e.state_key() == Some(k));
+            cited.or(((t, k) == CREATE).then_some(create))
+        };
+        auth::check_auth(version, pdu, from_auth_events)?;
+        auth::check_auth(version, pdu, lookup(&self.before_events, create))
+    }
+}
+
+fn key((event_type, state_key): (&str, &str)) -> (String, String) {
+    (event_type.to_owned(), state_key.to_owned())
+}
+
+fn lookup<'a>(
+    events: &'a HashMap<(String, String), Arc<StoredEvent>>,
+    create: &'a Pdu,
+) -> impl Fn(&str, &str) -> Option<&'a Pdu> {
+    move |t: &str, k: &str| match events.get(&key((t, k))) {
+        Some(event) => Some(&*event.pdu),
+        None => ((t, k) == CREATE).then_some(create),
+    }
+}
+
+/// The events of `state` under `keys`, as far as the store has them.
+fn state_events(
+    store: &impl RoomStore,
+    state: &StateMap<String>,
+    keys: &[(String, String)],
+) -> HashMap<(String, String), Arc<StoredEvent>> {
+    keys.iter()
+        .filter_map(|k| Some((k.clone(), store.event(state.get(k)?)?)))
+        .collect()
+}
+
+/// `state` with `pdu` applied, if it is a state event.
+pub(super) fn state_with(state: &Arc<StateMap<String>>, pdu: &Pdu) -> Arc<StateMap<String>> {
+    match pdu.state_key() {
+        Some(state_key) => {
+            let mut next = StateMap::clone(state);
+            next.insert(
+                (pdu.event_type().to_owned(), state_key.to_owned()),
+                pdu.event_id().to_owned(),
+            );
+            Arc::new(next)
+        }
+        None => Arc::clone(state),
+    }
+}
+
+/// The room's extremities and current state once `event` is stored.
+fn next_room_info(
+    store: &impl RoomStore,
+    mut room: RoomInfo,
+    event: &StoredEvent,
+) -> Result<RoomInfo, ReceiveError> {
+    let pdu = &*event.pdu;
+    if event.status == EventStatus::Rejected {
+        return Ok(room);
+    }
+    replace_cited(&mut room.sync_heads, pdu);
+    if event.status == EventStatus::SoftFailed {
+        return Ok(room);
+    }
+    let extends_every_extremity = room
+        .forward_extremities
+        .iter()
+        .all(|e| pdu.prev_events().any(|p| p == e));
+    replace_cited(&mut room.forward_extremities, pdu);
+    room.current_state = if extends_every_extremity {
+        Arc::clone(&event.state_after)
+    } else {
+        let states = extremity_states(store, &room.forward_extremities, event);
+        resolve_states_with(store, Some(event), room.version, &states)?
+    };
+    Ok(room)
+}
+
+fn replace_cited(heads: &mut Vec<String>, pdu: &Pdu) {
+    heads.retain(|head| !pdu.prev_events().any(|prev| prev == head));
+    heads.push(pdu.event_id().to_owned());
+    heads.sort();
+}
+
+fn extremity_states(
+    store: &impl RoomStore,
+    extremities: &[String],
+    event: &StoredEvent,
+) -> Vec<Arc<StateMap<String>>> {
+    extremities
+        .iter()
+        .filter_map(|id| match id == event.pdu.event_id() {
+            true => Some(Arc::clone(&event.state_after)),
+            false => store.event(id).map(|e| Arc::clone(&e.state_after)),
+        })
+        .collect()
+}

@@ -1,0 +1,101 @@
+//! What the room logic needs from storage, and an in-memory implementation.
+//!
+//! The node implements [`RoomStore`] over SQLite; the simulator and tests use [`MemoryStore`].
+//! Reads return shared handles so a store may keep a cache; every write is one [`RoomCommit`],
+//! which the store applies atomically: once `commit` returns, the event is durable.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::state_res::StateMap;
+use crate::{Pdu, RoomVersion};
+
+/// How an event fared in the checks on receipt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventStatus {
+    /// Part of the room: its state counts and it may be a forward extremity.
+    Accepted,
+    /// Allowed by the state before it but not by the room's current state: kept and relayed
+    /// so other nodes decide for themselves, but never shown to clients or built upon.
+    SoftFailed,
+    /// Failed the rules against its auth events or the state before it: kept only so it is
+    /// not fetched again, never relayed, never an auth event.
+    Rejected,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub pdu: Arc<Pdu>,
+    pub status: EventStatus,
+    /// The room state after this event; for a rejected event, the state before it.
+    pub state_after: Arc<StateMap<String>>,
+}
+
+/// A room's bookkeeping beyond its events.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoomInfo {
+    pub room_id: String,
+    pub version: RoomVersion,
+    /// Accepted events that no accepted event cites: the `prev_events` of the next local event.
+    pub forward_extremities: Vec<String>,
+    /// Events held and relayed (accepted or soft-failed) that no such event cites: what this
+    /// node tells peers it has. Differs from the forward extremities only by soft-failed events.
+    pub sync_heads: Vec<String>,
+    /// The resolution of the states after the forward extremities.
+    pub current_state: Arc<StateMap<String>>,
+}
+
+/// One atomic write: a new event and the room bookkeeping that follows from it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoomCommit {
+    pub event: StoredEvent,
+    pub room: RoomInfo,
+}
+
+pub trait RoomStore {
+    fn event(&self, event_id: &str) -> Option<Arc<StoredEvent>>;
+    fn room(&self, room_id: &str) -> Option<RoomInfo>;
+    /// Applies the commit atomically and durably.
+    fn commit(&mut self, commit: RoomCommit);
+}
+
+/// A store in memory, for the simulator and tests.
+#[derive(Debug, Default, Clone)]
+pub struct MemoryStore {
+    events: HashMap<String, Arc<StoredEvent>>,
+    rooms: HashMap<String, RoomInfo>,
+    /// Event IDs in the order they were committed.
+    log: Vec<String>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        MemoryStore::default()
+    }
+
+    /// Event IDs in commit order.
+    pub fn log(&self) -> &[String] {
+        &self.log
+    }
+
+    pub fn room_ids(&self) -> impl Iterator<Item = &str> {
+        self.rooms.keys().map(String::as_str)
+    }
+}
+
+impl RoomStore for MemoryStore {
+    fn event(&self, event_id: &str) -> Option<Arc<StoredEvent>> {
+        self.events.get(event_id).cloned()
+    }
+
+    fn room(&self, room_id: &str) -> Option<RoomInfo> {
+        self.rooms.get(room_id).cloned()
+    }
+
+    fn commit(&mut self, commit: RoomCommit) {
+        let event_id = crate::RoomEvent::event_id(&*commit.event.pdu).to_owned();
+        self.log.push(event_id.clone());
+        self.events.insert(event_id, Arc::new(commit.event));
+        self.rooms.insert(commit.room.room_id.clone(), commit.room);
+    }
+}

@@ -1,0 +1,454 @@
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::RoomEvent;
+use crate::pdu::NODE_KEY_ID;
+use crate::state_res::StateMap;
+
+/// A node in miniature: a store and a key whose hex public key is the server name.
+struct Node {
+    store: MemoryStore,
+    key: ServerKey,
+    clock: u64,
+}
+
+impl Node {
+    fn new(seed: u8) -> Node {
+        let seed = [seed; 32];
+        let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
+        let key = ServerKey::from_seed(hex::encode(public.as_bytes()), NODE_KEY_ID, &seed);
+        Node {
+            store: MemoryStore::new(),
+            key,
+            clock: 1_700_000_000_000,
+        }
+    }
+
+    fn user(&self, name: &str) -> String {
+        format!("@{name}:{}", self.key.server_name())
+    }
+
+    fn tick(&mut self) -> u64 {
+        self.clock += 1000;
+        self.clock
+    }
+
+    fn create_room(&mut self, version: RoomVersion, creator: &str) -> String {
+        let ts = self.tick();
+        let create = build_create_event(
+            version,
+            creator,
+            Object::new(),
+            ts,
+            Some(&format!("!r{ts}:{}", self.key.server_name())),
+            &self.key,
+        )
+        .unwrap();
+        let Received::Stored { room_id, .. } =
+            receive(&mut self.store, create.into_json()).unwrap()
+        else {
+            panic!()
+        };
+        self.state(
+            &room_id,
+            creator,
+            "m.room.member",
+            creator,
+            json!({"membership": "join"}),
+        )
+        .unwrap();
+        let power =
+            json!({"users": {}, "users_default": 0, "events_default": 0, "state_default": 50});
+        let mut power = power;
+        if version != RoomVersion::V12 {
+            power["users"] = json!({creator: 100});
+        }
+        self.state(&room_id, creator, "m.room.power_levels", "", power)
+            .unwrap();
+        self.state(
+            &room_id,
+            creator,
+            "m.room.join_rules",
+            "",
+            json!({"join_rule": "public"}),
+        )
+        .unwrap();
+        room_id
+    }
+
+    fn state(
+        &mut self,
+        room: &str,
+        sender: &str,
+        event_type: &str,
+        state_key: &str,
+        content: Value,
+    ) -> Result<Pdu, SendError> {
+        let new = NewEvent {
+            event_type: event_type.into(),
+            state_key: Some(state_key.into()),
+            sender: sender.into(),
+            content,
+        };
+        let ts = self.tick();
+        send(&mut self.store, room, &new, ts, &self.key)
+    }
+
+    fn message(&mut self, room: &str, sender: &str, body: &str) -> Result<Pdu, SendError> {
+        let new = NewEvent {
+            event_type: "m.room.message".into(),
+            state_key: None,
+            sender: sender.into(),
+            content: json!({"msgtype": "m.text", "body": body}),
+        };
+        let ts = self.tick();
+        send(&mut self.store, room, &new, ts, &self.key)
+    }
+
+    fn room(&self, room: &str) -> RoomInfo {
+        self.store.room(room).unwrap()
+    }
+
+    /// Receives every event `other` holds that this node lacks, in `other`'s commit order.
+    fn pull_from(&mut self, other: &Node) {
+        for id in other.store.log() {
+            let event = other.store.event(id).unwrap();
+            if event.status != EventStatus::Rejected {
+                receive(&mut self.store, event.pdu.json().clone()).unwrap();
+            }
+        }
+    }
+}
+
+fn state_value(
+    node: &Node,
+    room: &str,
+    event_type: &str,
+    state_key: &str,
+) -> Option<Arc<StoredEvent>> {
+    let id = node
+        .room(room)
+        .current_state
+        .get(&(event_type.to_owned(), state_key.to_owned()))?
+        .clone();
+    node.store.event(&id)
+}
+
+#[test]
+fn a_room_is_created_and_used_in_every_version() {
+    for version in RoomVersion::ALL {
+        let mut a = Node::new(1);
+        let alice = a.user("alice");
+        let room = a.create_room(version, &alice);
+        if version == RoomVersion::V12 {
+            assert_eq!(room.len(), 44, "v12 room IDs are the create event's hash");
+        }
+        let message = a.message(&room, &alice, "hello").unwrap();
+        assert_eq!(message.depth(), 5);
+        assert_eq!(message.prev_events().len(), 1);
+        let info = a.room(&room);
+        assert_eq!(
+            info.forward_extremities,
+            vec![message.event_id().to_owned()]
+        );
+        assert_eq!(
+            info.current_state.len(),
+            4,
+            "{version}: create, member, power levels, join rules"
+        );
+        let member = state_value(&a, &room, "m.room.member", &alice).unwrap();
+        assert_eq!(member.pdu.content()["membership"], "join");
+    }
+}
+
+#[test]
+fn forbidden_local_events_are_not_stored() {
+    let mut a = Node::new(1);
+    let alice = a.user("alice");
+    let room = a.create_room(RoomVersion::V12, &alice);
+    let before = a.store.log().len();
+    let stranger = a.user("stranger");
+    assert!(matches!(
+        a.message(&room, &stranger, "let me in"),
+        Err(SendError::Forbidden(_))
+    ));
+    let bob = a.user("bob");
+    a.state(
+        &room,
+        &bob,
+        "m.room.member",
+        &bob,
+        json!({"membership": "join"}),
+    )
+    .unwrap();
+    assert!(matches!(
+        a.state(&room, &bob, "m.room.topic", "", json!({"topic": "mine"})),
+        Err(SendError::Forbidden(_))
+    ));
+    assert_eq!(
+        a.store.log().len(),
+        before + 1,
+        "only bob's join was stored"
+    );
+}
+
+#[test]
+fn replicas_reach_the_same_state() {
+    let mut a = Node::new(1);
+    let mut b = Node::new(2);
+    let alice = a.user("alice");
+    let room = a.create_room(RoomVersion::V12, &alice);
+    a.message(&room, &alice, "one").unwrap();
+    b.pull_from(&a);
+    let bob = b.user("bob");
+    b.state(
+        &room,
+        &bob,
+        "m.room.member",
+        &bob,
+        json!({"membership": "join"}),
+    )
+    .unwrap();
+    b.message(&room, &bob, "hi from b").unwrap();
+    a.pull_from(&b);
+    assert_eq!(a.room(&room), b.room(&room));
+    assert!(
+        a.room(&room)
+            .current_state
+            .contains_key(&("m.room.member".to_owned(), bob))
+    );
+}
+
+#[test]
+fn events_with_unknown_ancestors_name_them() {
+    let mut a = Node::new(1);
+    let mut b = Node::new(2);
+    let alice = a.user("alice");
+    let room = a.create_room(RoomVersion::V12, &alice);
+    let message = a.message(&room, &alice, "late").unwrap();
+    match receive(&mut b.store, message.json().clone()) {
+        Err(ReceiveError::MissingEvents(ids)) => assert_eq!(ids, vec![format!("${}", &room[1..])]),
+        other => panic!("{other:?}"),
+    }
+    let create = a.store.event(&a.store.log()[0]).unwrap();
+    receive(&mut b.store, create.pdu.json().clone()).unwrap();
+    match receive(&mut b.store, message.json().clone()) {
+        Err(ReceiveError::MissingEvents(ids)) => {
+            assert!(ids.contains(&message.prev_events().next().unwrap().to_owned()))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(b.store.log().len(), 1);
+}
+
+#[test]
+fn forged_and_altered_events() {
+    let mut a = Node::new(1);
+    let mut b = Node::new(2);
+    let alice = a.user("alice");
+    let room = a.create_room(RoomVersion::V11, &alice);
+    b.pull_from(&a);
+    let message = a.message(&room, &alice, "original").unwrap();
+
+    let mut forged = message.json().clone();
+    forged.insert("sender".into(), json!(b.user("mallory")));
+    let result = receive(&mut b.store, forged);
+    assert!(
+        matches!(
+            result,
+            Err(ReceiveError::BadSignature(
+                SignatureError::MissingSignature(_)
+            ))
+        ),
+        "{result:?}"
+    );
+
+    let mut tampered = message.json().clone();
+    tampered.insert("origin_server_ts".into(), json!(1));
+    let result = receive(&mut b.store, tampered);
+    assert!(
+        matches!(
+            result,
+            Err(ReceiveError::BadSignature(SignatureError::BadSignature))
+        ),
+        "{result:?}"
+    );
+
+    let mut altered = message.json().clone();
+    altered.insert(
+        "content".into(),
+        json!({"msgtype": "m.text", "body": "altered"}),
+    );
+    let Received::Stored {
+        event_id, status, ..
+    } = receive(&mut b.store, altered).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(status, EventStatus::Accepted);
+    assert_eq!(
+        event_id,
+        message.event_id(),
+        "the event ID survives redaction"
+    );
+    assert_eq!(
+        b.store.event(&event_id).unwrap().pdu.content(),
+        &json!({}),
+        "stored redacted"
+    );
+}
+
+#[test]
+fn partitioned_replicas_merge_conflicting_state() {
+    for version in RoomVersion::ALL {
+        let mut a = Node::new(1);
+        let mut b = Node::new(2);
+        let alice = a.user("alice");
+        let room = a.create_room(version, &alice);
+        let bob = b.user("bob");
+        b.pull_from(&a);
+        b.state(
+            &room,
+            &bob,
+            "m.room.member",
+            &bob,
+            json!({"membership": "join"}),
+        )
+        .unwrap();
+        a.pull_from(&b);
+        let mut power = state_value(&a, &room, "m.room.power_levels", "")
+            .unwrap()
+            .pdu
+            .content()
+            .clone();
+        power["users"][&bob] = json!(50);
+        power["state_default"] = json!(50);
+        a.state(&room, &alice, "m.room.power_levels", "", power)
+            .unwrap();
+        b.pull_from(&a);
+
+        // Partition: both sides change the topic; alice also demotes bob.
+        a.state(
+            &room,
+            &alice,
+            "m.room.topic",
+            "",
+            json!({"topic": "from a"}),
+        )
+        .unwrap();
+        let mut demoted = state_value(&a, &room, "m.room.power_levels", "")
+            .unwrap()
+            .pdu
+            .content()
+            .clone();
+        demoted["users"][&bob] = json!(0);
+        a.state(&room, &alice, "m.room.power_levels", "", demoted)
+            .unwrap();
+        b.state(&room, &bob, "m.room.topic", "", json!({"topic": "from b"}))
+            .unwrap();
+        b.message(&room, &bob, "still here").unwrap();
+
+        a.pull_from(&b);
+        b.pull_from(&a);
+        let heads = |n: &Node| n.room(&room).sync_heads;
+        assert_eq!(heads(&a), heads(&b), "{version}");
+        assert_eq!(heads(&a).len(), 2);
+        // Bob's topic came from a power level that the merge takes away: alice's topic wins.
+        let resolved =
+            resolve::resolve_states(&a.store, version, &sync_head_states(&a, &room)).unwrap();
+        let resolved_b =
+            resolve::resolve_states(&b.store, version, &sync_head_states(&b, &room)).unwrap();
+        assert_eq!(resolved, resolved_b);
+        let topic_id = &resolved[&("m.room.topic".to_owned(), String::new())];
+        assert_eq!(
+            a.store.event(topic_id).unwrap().pdu.content()["topic"],
+            "from a",
+            "{version}"
+        );
+
+        // The next event from either side merges both branches.
+        a.message(&room, &alice, "merged").unwrap();
+        b.pull_from(&a);
+        assert_eq!(a.room(&room), b.room(&room));
+        assert_eq!(a.room(&room).current_state, resolved);
+    }
+}
+
+fn sync_head_states(node: &Node, room: &str) -> Vec<Arc<StateMap<String>>> {
+    node.room(room)
+        .sync_heads
+        .iter()
+        .map(|id| Arc::clone(&node.store.event(id).unwrap().state_after))
+        .collect()
+}
+
+#[test]
+fn events_from_an_older_state_are_soft_failed() {
+    let mut a = Node::new(1);
+    let mut b = Node::new(2);
+    let alice = a.user("alice");
+    let room = a.create_room(RoomVersion::V12, &alice);
+    let bob = b.user("bob");
+    b.pull_from(&a);
+    b.state(
+        &room,
+        &bob,
+        "m.room.member",
+        &bob,
+        json!({"membership": "join"}),
+    )
+    .unwrap();
+    a.pull_from(&b);
+    a.state(
+        &room,
+        &alice,
+        "m.room.member",
+        &bob,
+        json!({"membership": "ban"}),
+    )
+    .unwrap();
+    // Bob, not yet aware of the ban, keeps talking on his branch.
+    let message = b.message(&room, &bob, "am I banned?").unwrap();
+    let Received::Stored { status, reason, .. } =
+        receive(&mut a.store, message.json().clone()).unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(status, EventStatus::SoftFailed);
+    assert!(reason.is_some());
+    let info = a.room(&room);
+    assert!(
+        !info
+            .forward_extremities
+            .contains(&message.event_id().to_owned())
+    );
+    assert!(info.sync_heads.contains(&message.event_id().to_owned()));
+}
+
+#[test]
+fn rejected_events_change_nothing() {
+    let mut a = Node::new(1);
+    let mut b = Node::new(2);
+    let alice = a.user("alice");
+    let room = a.create_room(RoomVersion::V12, &alice);
+    b.pull_from(&a);
+    // A forged topic from bob, who never joined, built by hand on b's copy of the room.
+    let bob = b.user("bob");
+    let mut new = NewEvent {
+        event_type: "m.room.topic".into(),
+        state_key: Some(String::new()),
+        sender: bob,
+        content: json!({"topic": "x"}),
+    };
+    let pdu = build_event(&b.store, &room, &new, 5, &b.key).unwrap();
+    let before = a.room(&room);
+    let Received::Stored { status, .. } = receive(&mut a.store, pdu.json().clone()).unwrap() else {
+        panic!()
+    };
+    assert_eq!(status, EventStatus::Rejected);
+    assert_eq!(a.room(&room), before);
+    new.sender = alice;
+    assert!(build_event(&a.store, "!unknown", &new, 5, &a.key).is_err());
+}
