@@ -52,6 +52,7 @@ fn bench_size(
         users: USERS,
         side_branch_percent: 0,
         rejected_percent: 0,
+        authorized_only: false,
     };
     let mut no_merges = |_: &[_], _: &[_]| unreachable!("side branches are off");
     let room = generate(version, events as u64, shape, &mut no_merges);

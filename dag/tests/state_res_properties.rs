@@ -21,6 +21,7 @@ fn room(version_index: usize, seed: u64) -> Room {
         users: 4,
         side_branch_percent: 20,
         rejected_percent: 5,
+        authorized_only: seed.is_multiple_of(2),
     };
     let mut merge = |events: &[FixtureEvent], states: &[StateMap<String>]| {
         let store: FixtureStore = events.iter().cloned().collect();
