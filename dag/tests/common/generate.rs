@@ -237,13 +237,14 @@ impl Generator<'_> {
         self.emit(branch, event_type, &state_key, &sender, content, rejected);
     }
 
+    /// Power levels naming a few users, as real rooms do (admins and moderators, not every
+    /// member); v12 creators are never named.
     fn random_power_levels(&mut self) -> Value {
         let mut users = serde_json::Map::new();
         let first = usize::from(self.version.room_id_is_create_hash());
-        for index in first..self.shape.users {
-            if self.rng.chance(50) {
-                users.insert(user(index), json!([0, 50, 100][self.rng.below(3)]));
-            }
+        for _ in 0..1 + self.rng.below(4) {
+            let index = first + self.rng.below(self.shape.users - first);
+            users.insert(user(index), json!([0, 50, 100][self.rng.below(3)]));
         }
         let kick = [0, 50][self.rng.below(2)];
         json!({ "users": users, "kick": kick, "ban": 50, "state_default": 50 })
