@@ -429,30 +429,26 @@ impl<'a, S: EventSource> Resolver<'a, S> {
         let mut auth = authz::AuthSet::default();
         for &auth_event in graph.auth_events(event) {
             let auth_node = graph.node(auth_event);
-            if !auth_node.rejected {
-                auth.insert(auth_node.event);
+            if let (Some(key), false) = (auth_node.key, auth_node.rejected) {
+                auth.insert(key, auth_node.event);
             }
         }
         for (event_type, state_key) in authz::auth_types(graph.version, node.event) {
-            let in_state = graph
-                .find_key(&event_type, &state_key)
-                .and_then(|key| state.get(&key));
-            if let Some(&state_event) = in_state {
+            let Some(key) = graph.find_key(&event_type, &state_key) else {
+                continue;
+            };
+            if let Some(&state_event) = state.get(&key) {
                 let state_node = graph.node(state_event);
                 if !state_node.rejected {
-                    auth.insert(state_node.event);
+                    auth.insert(key, state_node.event);
                 }
             }
         }
-        let room_create = graph
-            .version
-            .room_id_is_create_hash()
-            .then(|| self.create_for(event));
-        if let Some(create) = room_create
-            .flatten()
-            .filter(|create| !graph.source.is_rejected(create.event_id()))
-        {
-            auth.insert(create);
+        if graph.version.room_id_is_create_hash() {
+            let create = self.create_for(event);
+            auth.set_room_create(
+                create.filter(|create| !graph.source.is_rejected(create.event_id())),
+            );
         }
         auth
     }
@@ -629,7 +625,10 @@ impl ChainMasks {
     }
 
     fn is_full(&self, slot: usize) -> bool {
-        self.row(slot) == self.full.as_slice()
+        match self.full.as_slice() {
+            [full] => self.bits[slot] == *full,
+            full => self.row(slot) == full,
+        }
     }
 
     fn fill(&mut self, slot: usize) {
