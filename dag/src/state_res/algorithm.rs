@@ -4,7 +4,7 @@ use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use foldhash::fast::FixedState;
+use foldhash::quality::FixedState;
 
 use super::graph::{CREATE, EventIndex, Graph, KeyIndex, POWER_LEVELS};
 use super::marks::{Marks, Slots};

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use foldhash::fast::FixedState;
+use foldhash::quality::FixedState;
 
 use super::{EventSource, ResolveError, power};
 use crate::{RoomEvent, RoomVersion};

@@ -52,6 +52,11 @@
 //! sets, instead of materialising whole auth chains. The conflicted state subgraph walk is pruned
 //! below the oldest conflicted event the same way. Per-event facts that never change (sender
 //! power for the sort, power event or not, the power-levels parent) are memoised.
+//!
+//! Hash maps use foldhash's *quality* hasher with a fixed seed: deterministic, as `dag` admits
+//! no ambient randomness, and well mixed in the high bits that hashbrown's probing tags use. The
+//! *fast* variant left similar keys (`m.room.member` plus user IDs) sharing tags, so lookups kept
+//! comparing strings; switching made whole resolutions 1.5–2× faster.
 
 mod algorithm;
 mod authz;
