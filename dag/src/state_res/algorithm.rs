@@ -17,6 +17,9 @@ pub(crate) type InternedState = HashMap<KeyIndex, EventIndex, FixedState>;
 
 /// A state resolver for one room. Interned events and per-event facts are kept between calls,
 /// so resolving many states of the same room costs little more than the events that differ.
+///
+/// The source is read once per event: an event's content and rejection must not change while
+/// the resolver lives (a server decides rejection before anything can cite the event).
 pub struct Resolver<'a, S: EventSource> {
     pub(crate) graph: Graph<'a, S>,
     sort_power: Vec<Option<Power>>,
