@@ -6,7 +6,7 @@ use std::collections::{BinaryHeap, HashMap};
 
 use foldhash::quality::FixedState;
 
-use super::graph::{CREATE, EventIndex, Graph, KeyIndex, POWER_LEVELS};
+use super::graph::{EventIndex, Graph, KeyIndex, POWER_LEVELS};
 use super::marks::{Marks, Slots};
 use super::power::{self, Power};
 use super::{EventSource, ResolveError, StateMap, authz};
@@ -362,8 +362,8 @@ impl<'a, S: EventSource> Resolver<'a, S> {
         graph
             .auth_events(event)
             .iter()
+            .find(|&&auth| graph.is_create(auth))
             .map(|&auth| graph.node(auth).event)
-            .find(|auth| auth.event_type() == CREATE && auth.state_key() == Some(""))
     }
 
     /// Steps 3: the events not in step 1, in mainline order of the resolved power levels.
