@@ -14,7 +14,8 @@ use dag::state_res::{ResolveError, StateMap, resolve};
 /// Resolve the state of a room from events in ruma's state-res fixture form.
 ///
 /// Without --state, walks the DAG of the events (each event authorized against the state before
-/// it) and prints the state after its forward extremities. With --state, each file is a JSON
+/// it; one marked "rejected": true stays rejected) and prints the state after its forward
+/// extremities. With --state, each file is a JSON
 /// array of event IDs forming one state map, and the maps are resolved. Prints a JSON array of
 /// {"type", "state_key", "event_id"} sorted by type and state key.
 #[derive(Args)]

@@ -6,12 +6,17 @@
 //! the timing) and the conflicted state subgraph through a callback. Answers are compared once
 //! per case before timing.
 //!
+//! Before criterion's measurements, each case is also timed by alternating the two resolvers
+//! and keeping each one's fastest run, which stays fair on a machine shared with other work;
+//! those minima and their ratio are printed to stderr.
+//!
 //! `cargo bench -p dag`; `FLOTILLA_BENCH_MAX=N` skips cases with more than N events.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::time::Duration;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
 
 use common::generate::{Shape, generate};
 use common::ruma_oracle::RumaInput;
@@ -52,6 +57,7 @@ fn bench_size(
         users: USERS,
         side_branch_percent: 0,
         rejected_percent: 0,
+        authorized_only: false,
     };
     let mut no_merges = |_: &[_], _: &[_]| unreachable!("side branches are off");
     let room = generate(version, events as u64, shape, &mut no_merges);
@@ -62,6 +68,13 @@ fn bench_size(
         Ok(ours),
         ruma.resolve(),
         "v{version}, {events} events: answers differ"
+    );
+
+    print_interleaved_minima(
+        version,
+        events,
+        || resolve(version, &room.leaf_states, &store),
+        &ruma,
     );
 
     if events >= 10_000 {
@@ -79,6 +92,33 @@ fn bench_size(
             BatchSize::LargeInput,
         )
     });
+}
+
+/// Runs the two resolvers in turn and prints each one's fastest time and the ratio. ruma's
+/// auth chains are cloned (it consumes them) outside the timed part, as in criterion's runs.
+fn print_interleaved_minima<T>(
+    version: RoomVersion,
+    events: usize,
+    mut ours: impl FnMut() -> T,
+    ruma: &RumaInput,
+) {
+    let rounds = (20_000 / events).clamp(3, 200);
+    let mut fastest = [Duration::MAX; 2];
+    for _ in 0..rounds {
+        let start = Instant::now();
+        black_box(ours());
+        fastest[0] = fastest[0].min(start.elapsed());
+        let chains = ruma.auth_chains.clone();
+        let start = Instant::now();
+        black_box(ruma.resolve_with(chains)).ok();
+        fastest[1] = fastest[1].min(start.elapsed());
+    }
+    let ratio = fastest[1].as_secs_f64() / fastest[0].as_secs_f64();
+    eprintln!(
+        "interleaved minima, v{version}, {events} events, {rounds} rounds: \
+         flotilla {:?}, ruma {:?}, ruma/flotilla {ratio:.2}",
+        fastest[0], fastest[1]
+    );
 }
 
 criterion_group!(benches, forks);

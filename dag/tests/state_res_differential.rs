@@ -79,6 +79,7 @@ fn shape(seed: u64) -> Shape {
         users: 3 + rng.below(4),
         side_branch_percent: 15,
         rejected_percent: 3,
+        authorized_only: rng.chance(50),
     }
 }
 

@@ -1,11 +1,12 @@
 //! The resolution algorithm over interned events.
 
+use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 
-use foldhash::fast::FixedState;
+use foldhash::quality::FixedState;
 
-use super::graph::{CREATE, EventIndex, Graph, KeyIndex, POWER_LEVELS};
+use super::graph::{EventIndex, Graph, KeyIndex, POWER_LEVELS};
 use super::marks::{Marks, Slots};
 use super::power::{self, Power};
 use super::{EventSource, ResolveError, StateMap, authz};
@@ -16,11 +17,19 @@ pub(crate) type InternedState = HashMap<KeyIndex, EventIndex, FixedState>;
 
 /// A state resolver for one room. Interned events and per-event facts are kept between calls,
 /// so resolving many states of the same room costs little more than the events that differ.
+///
+/// The source is read once per event: an event's content and rejection must not change while
+/// the resolver lives (a server decides rejection before anything can cite the event).
 pub struct Resolver<'a, S: EventSource> {
     pub(crate) graph: Graph<'a, S>,
     sort_power: Vec<Option<Power>>,
+    /// v12: the last room ID looked up and its create event, which every check needs.
+    room_create: Cell<Option<RoomCreate<'a, S::Event>>>,
     scratch: Scratch,
 }
+
+/// A room ID and the create event it names, if known.
+type RoomCreate<'a, E> = (&'a str, Option<&'a E>);
 
 /// Per-resolution working sets, kept to avoid reallocating them for every resolution.
 #[derive(Default)]
@@ -43,6 +52,7 @@ impl<'a, S: EventSource> Resolver<'a, S> {
         Resolver {
             graph: Graph::new(version, source),
             sort_power: Vec::new(),
+            room_create: Cell::new(None),
             scratch: Scratch::default(),
         }
     }
@@ -339,14 +349,21 @@ impl<'a, S: EventSource> Resolver<'a, S> {
         let graph = &self.graph;
         if graph.version.room_id_is_create_hash() {
             let room_id = graph.node(event).event.room_id()?;
+            if let Some((cached_room, create)) = self.room_create.get()
+                && cached_room == room_id
+            {
+                return create;
+            }
             let create_id = format!("${}", room_id.strip_prefix('!')?);
-            return graph.source.event(&create_id);
+            let create = graph.source.event(&create_id);
+            self.room_create.set(Some((room_id, create)));
+            return create;
         }
         graph
             .auth_events(event)
             .iter()
+            .find(|&&auth| graph.is_create(auth))
             .map(|&auth| graph.node(auth).event)
-            .find(|auth| auth.event_type() == CREATE && auth.state_key() == Some(""))
     }
 
     /// Steps 3: the events not in step 1, in mainline order of the resolved power levels.
@@ -415,30 +432,26 @@ impl<'a, S: EventSource> Resolver<'a, S> {
         let mut auth = authz::AuthSet::default();
         for &auth_event in graph.auth_events(event) {
             let auth_node = graph.node(auth_event);
-            if !auth_node.rejected {
-                auth.insert(auth_node.event);
+            if let (Some(key), false) = (auth_node.key, auth_node.rejected) {
+                auth.insert(key, auth_node.event);
             }
         }
         for (event_type, state_key) in authz::auth_types(graph.version, node.event) {
-            let in_state = graph
-                .find_key(&event_type, &state_key)
-                .and_then(|key| state.get(&key));
-            if let Some(&state_event) = in_state {
+            let Some(key) = graph.find_key(&event_type, &state_key) else {
+                continue;
+            };
+            if let Some(&state_event) = state.get(&key) {
                 let state_node = graph.node(state_event);
                 if !state_node.rejected {
-                    auth.insert(state_node.event);
+                    auth.insert(key, state_node.event);
                 }
             }
         }
-        let room_create = graph
-            .version
-            .room_id_is_create_hash()
-            .then(|| self.create_for(event));
-        if let Some(create) = room_create
-            .flatten()
-            .filter(|create| !graph.source.is_rejected(create.event_id()))
-        {
-            auth.insert(create);
+        if graph.version.room_id_is_create_hash() {
+            let create = self.create_for(event);
+            auth.set_room_create(
+                create.filter(|create| !graph.source.is_rejected(create.event_id())),
+            );
         }
         auth
     }
@@ -615,7 +628,10 @@ impl ChainMasks {
     }
 
     fn is_full(&self, slot: usize) -> bool {
-        self.row(slot) == self.full.as_slice()
+        match self.full.as_slice() {
+            [full] => self.bits[slot] == *full,
+            full => self.row(slot) == full,
+        }
     }
 
     fn fill(&mut self, slot: usize) {

@@ -1,5 +1,6 @@
 //! The resolver's view of the authorization rules in [`crate::auth`].
 
+use super::graph::{CREATE, KeyIndex};
 use crate::auth::{auth_types_for_event, check_auth, check_auth_events_shape};
 use crate::{RoomEvent, RoomVersion};
 
@@ -39,31 +40,40 @@ pub(crate) fn auth_events_acceptable<E: RoomEvent>(
 
 /// The state events an iterative auth check sees, one per `(type, state_key)`.
 pub(crate) struct AuthSet<'a, E> {
-    events: Vec<&'a E>,
+    events: Vec<(KeyIndex, &'a E)>,
+    /// v12: the create event named by the room ID, whatever else says otherwise.
+    room_create: Option<&'a E>,
 }
 
 impl<E> Default for AuthSet<'_, E> {
     fn default() -> Self {
-        AuthSet { events: Vec::new() }
+        AuthSet {
+            events: Vec::new(),
+            room_create: None,
+        }
     }
 }
 
 impl<'a, E: RoomEvent> AuthSet<'a, E> {
-    /// Adds `event`, replacing the one with the same type and state key.
-    pub(crate) fn insert(&mut self, event: &'a E) {
-        let same_key = |other: &&'a E| {
-            other.event_type() == event.event_type() && other.state_key() == event.state_key()
-        };
-        match self.events.iter_mut().find(|other| same_key(other)) {
-            Some(slot) => *slot = event,
-            None => self.events.push(event),
+    /// Adds `event` under `key`, replacing the event there.
+    pub(crate) fn insert(&mut self, key: KeyIndex, event: &'a E) {
+        match self.events.iter_mut().find(|(other, _)| *other == key) {
+            Some(slot) => slot.1 = event,
+            None => self.events.push((key, event)),
         }
     }
 
+    pub(crate) fn set_room_create(&mut self, create: Option<&'a E>) {
+        self.room_create = create;
+    }
+
     pub(crate) fn get(&self, event_type: &str, state_key: &str) -> Option<&'a E> {
+        if event_type == CREATE && state_key.is_empty() && self.room_create.is_some() {
+            return self.room_create;
+        }
         self.events
             .iter()
-            .copied()
-            .find(|event| event.event_type() == event_type && event.state_key() == Some(state_key))
+            .map(|&(_, event)| event)
+            .find(|event| event.state_key() == Some(state_key) && event.event_type() == event_type)
     }
 }

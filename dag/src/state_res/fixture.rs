@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use foldhash::quality::FixedState;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -81,7 +82,7 @@ impl RoomEvent for FixtureEvent {
 /// Fixture events by ID; an event's `rejected` flag says whether it was rejected.
 #[derive(Debug, Clone, Default)]
 pub struct FixtureStore {
-    events: HashMap<String, FixtureEvent>,
+    events: HashMap<String, FixtureEvent, FixedState>,
 }
 
 impl FixtureStore {

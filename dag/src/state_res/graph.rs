@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use foldhash::fast::FixedState;
+use foldhash::quality::FixedState;
 
 use super::{EventSource, ResolveError, power};
 use crate::{RoomEvent, RoomVersion};
@@ -38,6 +38,10 @@ pub(crate) struct Graph<'a, S: EventSource> {
     by_id: HashMap<&'a str, EventIndex, FixedState>,
     keys: HashMap<(&'a str, &'a str), KeyIndex, FixedState>,
     key_names: Vec<(&'a str, &'a str)>,
+    /// The keys of `m.room.create` and `m.room.power_levels`, once interned: the resolver asks
+    /// for them per event, and comparing integers beats comparing type strings.
+    create_key: Option<KeyIndex>,
+    power_levels_key: Option<KeyIndex>,
 }
 
 /// An event whose auth events are still being interned.
@@ -57,6 +61,8 @@ impl<'a, S: EventSource> Graph<'a, S> {
             by_id: HashMap::default(),
             keys: HashMap::default(),
             key_names: Vec::new(),
+            create_key: None,
+            power_levels_key: None,
         }
     }
 
@@ -83,10 +89,22 @@ impl<'a, S: EventSource> Graph<'a, S> {
 
     pub(crate) fn intern_key(&mut self, event_type: &'a str, state_key: &'a str) -> KeyIndex {
         let next = self.key_names.len() as KeyIndex;
-        *self.keys.entry((event_type, state_key)).or_insert_with(|| {
+        let key = *self.keys.entry((event_type, state_key)).or_insert(next);
+        if key == next {
             self.key_names.push((event_type, state_key));
-            next
-        })
+            match (event_type, state_key) {
+                (CREATE, "") => self.create_key = Some(key),
+                (POWER_LEVELS, "") => self.power_levels_key = Some(key),
+                _ => {}
+            }
+        }
+        key
+    }
+
+    /// Whether the event is the room's `m.room.create` event (by type and empty state key).
+    pub(crate) fn is_create(&self, index: EventIndex) -> bool {
+        let key = self.node(index).key;
+        key.is_some() && key == self.create_key
     }
 
     /// Interns the event and, first, its whole auth chain.
@@ -152,10 +170,10 @@ impl<'a, S: EventSource> Graph<'a, S> {
             let Some(auth_index) = self.find_event(auth_id) else {
                 continue;
             };
-            let auth = self.node(auth_index);
+            let auth_key = self.node(auth_index).key;
             if power_levels_parent.is_none()
-                && auth.event.event_type() == POWER_LEVELS
-                && auth.event.state_key() == Some("")
+                && auth_key.is_some()
+                && auth_key == self.power_levels_key
             {
                 power_levels_parent = Some(auth_index);
             }

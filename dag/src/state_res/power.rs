@@ -17,8 +17,8 @@ const CREATOR_DEFAULT_POWER: i64 = 100;
 /// The spec's power event: `m.room.power_levels`, `m.room.join_rules`, or a kick or ban (an
 /// `m.room.member` leave or ban whose sender is not its target).
 ///
-/// ruma and Synapse also count `m.room.create`; see the crate's state resolution notes for why
-/// that cannot change an answer.
+/// ruma and Synapse also count `m.room.create`; the module documentation of
+/// [`crate::state_res`] explains why that cannot change an answer.
 pub(crate) fn is_power_event(event: &impl RoomEvent) -> bool {
     let Some(state_key) = event.state_key() else {
         return false;

@@ -13,6 +13,8 @@
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet, VecDeque};
 
+use foldhash::quality::FixedState;
+
 use super::algorithm::{InternedState, Resolver};
 use super::{EventSource, ResolveError, StateMap, authz};
 use crate::{RoomEvent, RoomVersion};
@@ -76,7 +78,7 @@ fn is_create(event: &impl RoomEvent) -> bool {
 /// decided before anything can cite it, so the resolver never sees it change.
 struct WalkSource<'a, S> {
     inner: &'a S,
-    rejected: RefCell<HashSet<String>>,
+    rejected: RefCell<HashSet<String, FixedState>>,
 }
 
 impl<S: EventSource> EventSource for WalkSource<'_, S> {
@@ -95,16 +97,16 @@ struct Walk<'w, 'a, S: EventSource> {
     source: &'w WalkSource<'a, S>,
     resolver: Resolver<'w, WalkSource<'a, S>>,
     /// How many events not yet visited cite each event in `prev_events`.
-    waiting_children: HashMap<&'a str, usize>,
+    waiting_children: HashMap<&'a str, usize, FixedState>,
     /// The state after each visited event that some unvisited event still needs, or that no
     /// event cites (a forward extremity).
-    state_after: HashMap<&'a str, InternedState>,
+    state_after: HashMap<&'a str, InternedState, FixedState>,
     rejected: Vec<String>,
 }
 
 impl<'w, 'a: 'w, S: EventSource> Walk<'w, 'a, S> {
     fn new(version: RoomVersion, source: &'w WalkSource<'a, S>, events: &[&'a S::Event]) -> Self {
-        let mut waiting_children: HashMap<&'a str, usize> = HashMap::new();
+        let mut waiting_children: HashMap<&'a str, usize, FixedState> = HashMap::default();
         for event in events {
             for prev in event.prev_events() {
                 *waiting_children.entry(prev).or_default() += 1;
@@ -114,7 +116,7 @@ impl<'w, 'a: 'w, S: EventSource> Walk<'w, 'a, S> {
             source,
             resolver: Resolver::new(version, source),
             waiting_children,
-            state_after: HashMap::new(),
+            state_after: HashMap::default(),
             rejected: Vec::new(),
         }
     }
@@ -202,7 +204,8 @@ impl<'w, 'a: 'w, S: EventSource> Walk<'w, 'a, S> {
 /// Positions of `events` in an order where every event follows its `prev_events` and
 /// `auth_events`.
 fn topological_order<E: RoomEvent>(events: &[&E]) -> Result<Vec<usize>, WalkError> {
-    let mut position: HashMap<&str, usize> = HashMap::with_capacity(events.len());
+    let mut position: HashMap<&str, usize, FixedState> =
+        HashMap::with_capacity_and_hasher(events.len(), FixedState::default());
     for (index, event) in events.iter().enumerate() {
         if position.insert(event.event_id(), index).is_some() {
             return Err(WalkError::DuplicateEvent {

@@ -4,10 +4,13 @@
 //! concurrent power level, ban, kick, join, invite, leave, join rule and topic changes by random
 //! members (many of which the auth rules refuse), with timestamps that often tie. Branches fork
 //! again and merge back; a merge's state is whatever `merge` resolves. Auth events are chosen
-//! from the branch's own state, as the sending server would.
+//! from the branch's own state, as the sending server would. With `authorized_only`, events the
+//! auth rules refuse are not sent at all.
 
 use dag::RoomVersion;
-use dag::auth::auth_types_for_event;
+use std::collections::HashMap;
+
+use dag::auth::{auth_types_for_event, check_auth, check_auth_events_shape};
 use dag::state_res::StateMap;
 use dag::state_res::fixture::FixtureEvent;
 use serde_json::{Value, json};
@@ -53,6 +56,10 @@ pub struct Shape {
     pub side_branch_percent: u64,
     /// Percent of branch events marked rejected, as if a server had rejected them on receipt.
     pub rejected_percent: u64,
+    /// Only events the auth rules accept (against their auth events and the branch's state)
+    /// are sent, as by well-behaved servers; otherwise any event is sent and enters the
+    /// branch's state, so resolutions also see states no server would have.
+    pub authorized_only: bool,
 }
 
 pub struct Room {
@@ -77,6 +84,8 @@ struct Generator<'m> {
     shape: Shape,
     events: Vec<FixtureEvent>,
     room_id: Option<String>,
+    /// Positions in `events` by event ID.
+    index: HashMap<String, usize>,
     merge: &'m mut Merge<'m>,
 }
 
@@ -94,6 +103,7 @@ pub fn generate(version: RoomVersion, seed: u64, shape: Shape, merge: &mut Merge
         shape,
         events: Vec::new(),
         room_id: None,
+        index: HashMap::new(),
         merge,
     };
     let mut trunk = Branch {
@@ -227,13 +237,14 @@ impl Generator<'_> {
         self.emit(branch, event_type, &state_key, &sender, content, rejected);
     }
 
+    /// Power levels naming a few users, as real rooms do (admins and moderators, not every
+    /// member); v12 creators are never named.
     fn random_power_levels(&mut self) -> Value {
         let mut users = serde_json::Map::new();
         let first = usize::from(self.version.room_id_is_create_hash());
-        for index in first..self.shape.users {
-            if self.rng.chance(50) {
-                users.insert(user(index), json!([0, 50, 100][self.rng.below(3)]));
-            }
+        for _ in 0..1 + self.rng.below(4) {
+            let index = first + self.rng.below(self.shape.users - first);
+            users.insert(user(index), json!([0, 50, 100][self.rng.below(3)]));
         }
         let kick = [0, 50][self.rng.below(2)];
         json!({ "users": users, "kick": kick, "ban": 50, "state_default": 50 })
@@ -275,17 +286,52 @@ impl Generator<'_> {
             state_key: Some(state_key.to_owned()),
             content,
             origin_server_ts: branch.ts,
-            prev_events: std::mem::take(&mut branch.head),
+            prev_events: branch.head.clone(),
             auth_events,
             redacts: None,
             rejected,
         };
+        if self.shape.authorized_only && !self.is_authorized(&event, branch) {
+            return;
+        }
+        self.index.insert(event_id.clone(), self.events.len());
         branch.state.insert(
             (event_type.to_owned(), state_key.to_owned()),
             event_id.clone(),
         );
         branch.head = vec![event_id];
         self.events.push(event);
+    }
+
+    /// Whether the auth rules accept `event` against its auth events and the branch's state.
+    fn is_authorized(&self, event: &FixtureEvent, branch: &Branch) -> bool {
+        let by_id = |id: &str| self.index.get(id).map(|&index| &self.events[index]);
+        let auth: Vec<&FixtureEvent> = event
+            .auth_events
+            .iter()
+            .filter_map(|id| by_id(id))
+            .collect();
+        let in_state = |event_type: &str, state_key: &str| {
+            by_id(
+                branch
+                    .state
+                    .get(&(event_type.to_owned(), state_key.to_owned()))?,
+            )
+        };
+        let in_auth = |event_type: &str, state_key: &str| {
+            let cited = auth.iter().copied().find(|auth| {
+                auth.event_type == event_type && auth.state_key.as_deref() == Some(state_key)
+            });
+            // v12 events never cite the create event: the room ID names it.
+            cited.or_else(|| {
+                (event_type == "m.room.create")
+                    .then(|| in_state(event_type, state_key))
+                    .flatten()
+            })
+        };
+        check_auth_events_shape(self.version, event, &auth, |auth| auth.rejected).is_ok()
+            && check_auth(self.version, event, in_auth).is_ok()
+            && check_auth(self.version, event, in_state).is_ok()
     }
 
     /// A random `$`-ID, so that ID order is unrelated to creation order.

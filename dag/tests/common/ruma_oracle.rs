@@ -1,6 +1,6 @@
 //! ruma-state-res as an oracle: the same fixture events and state maps, resolved by ruma.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use dag::RoomVersion;
 use dag::state_res::StateMap;
@@ -100,13 +100,15 @@ impl ruma_state_res::Event for RumaEvent {
 }
 
 /// Everything ruma's `resolve` needs besides the events: it leaves auth chains and the conflicted
-/// state subgraph to the caller.
+/// state subgraph to the caller, who (like a server with an auth chain index) has them at hand,
+/// so both are computed here, before any timing.
 pub struct RumaInput {
     rules: AuthorizationRules,
     state_res: StateResolutionV2Rules,
     events: HashMap<OwnedEventId, RumaEvent>,
     pub states: Vec<ruma_state_res::StateMap<OwnedEventId>>,
     pub auth_chains: Vec<EventIdSet<OwnedEventId>>,
+    subgraph: EventIdSet<OwnedEventId>,
 }
 
 impl RumaInput {
@@ -130,12 +132,19 @@ impl RumaInput {
             .iter()
             .map(|state| auth_chain_of_state(state, &events))
             .collect();
+        let state_res = *rules.state_res.v2_rules().unwrap();
+        let subgraph = if state_res.consider_conflicted_state_subgraph {
+            conflicted_subgraph(&conflicted_events(&states), &events)
+        } else {
+            EventIdSet::new()
+        };
         RumaInput {
             rules: rules.authorization,
-            state_res: *rules.state_res.v2_rules().unwrap(),
+            state_res,
             events,
             states,
             auth_chains,
+            subgraph,
         }
     }
 
@@ -155,7 +164,7 @@ impl RumaInput {
             &self.states,
             auth_chains,
             |id: &EventId| self.events.get(id),
-            |conflicted| Some(conflicted_subgraph(conflicted, &self.events)),
+            |_| Some(self.subgraph.clone()),
         )
         .map_err(|error| error.to_string())?;
         Ok(resolved
@@ -197,15 +206,26 @@ fn auth_chain_of_state(
     chain
 }
 
+/// The events of the conflicted state set: values of keys on which the states do not all agree.
+fn conflicted_events(states: &[ruma_state_res::StateMap<OwnedEventId>]) -> HashSet<&OwnedEventId> {
+    let keys: HashSet<_> = states.iter().flat_map(|state| state.keys()).collect();
+    keys.into_iter()
+        .filter(|key| {
+            let first = states[0].get(*key);
+            first.is_none() || states.iter().any(|state| state.get(*key) != first)
+        })
+        .flat_map(|key| states.iter().filter_map(move |state| state.get(key)))
+        .collect()
+}
+
 /// Events on auth paths between conflicted events: auth ancestors of a conflicted event that
 /// have a conflicted auth ancestor or are conflicted.
 fn conflicted_subgraph(
-    conflicted: &ruma_state_res::StateMap<Vec<OwnedEventId>>,
+    targets: &HashSet<&OwnedEventId>,
     events: &HashMap<OwnedEventId, RumaEvent>,
 ) -> EventIdSet<OwnedEventId> {
-    let targets: std::collections::HashSet<&OwnedEventId> = conflicted.values().flatten().collect();
     let mut below: Vec<&OwnedEventId> = targets.iter().copied().collect();
-    let mut seen: std::collections::HashSet<&OwnedEventId> = targets.clone();
+    let mut seen: HashSet<&OwnedEventId> = targets.clone();
     let mut index = 0;
     while index < below.len() {
         for auth in &events[below[index]].auth_events {
@@ -218,7 +238,7 @@ fn conflicted_subgraph(
     let mut reaches: HashMap<&OwnedEventId, bool> = HashMap::new();
     let mut subgraph = EventIdSet::new();
     for &start in &below {
-        if reaches_target(start, &targets, events, &mut reaches) {
+        if reaches_target(start, targets, events, &mut reaches) {
             subgraph.insert(start.clone());
         }
     }
@@ -227,7 +247,7 @@ fn conflicted_subgraph(
 
 fn reaches_target<'e>(
     start: &'e OwnedEventId,
-    targets: &std::collections::HashSet<&OwnedEventId>,
+    targets: &HashSet<&OwnedEventId>,
     events: &'e HashMap<OwnedEventId, RumaEvent>,
     memo: &mut HashMap<&'e OwnedEventId, bool>,
 ) -> bool {
