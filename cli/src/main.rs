@@ -2,6 +2,7 @@
 
 mod dag_cmd;
 mod resolve_cmd;
+mod sim_cmd;
 
 use std::process::ExitCode;
 
@@ -19,6 +20,9 @@ enum Command {
     /// Tools for Matrix events: canonical JSON, hashes, signatures, the wire codec.
     #[command(subcommand)]
     Dag(dag_cmd::DagCommand),
+    /// The partition simulator: run scenarios, sweep seeds, plot results.
+    #[command(subcommand)]
+    Sim(sim_cmd::SimCommand),
 }
 
 fn main() -> ExitCode {
@@ -29,6 +33,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Dag(command) => dag_cmd::run(command),
+        Command::Sim(command) => sim_cmd::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
