@@ -1,12 +1,19 @@
 //! The `flotilla` command: runs a node and offers tools for events, simulations and links.
 
 mod dag_cmd;
+mod id_cmd;
+mod init_cmd;
+mod node_args;
 mod resolve_cmd;
+mod run_cmd;
 mod sim_cmd;
+mod user_cmd;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
 
 #[derive(Parser)]
 #[command(name = "flotilla", version, about = "Offline-first Matrix mesh node")]
@@ -20,19 +27,40 @@ enum Command {
     /// Tools for Matrix events: canonical JSON, hashes, signatures, the wire codec.
     #[command(subcommand)]
     Dag(dag_cmd::DagCommand),
+    /// Run a node: the Matrix Client-Server API over the node's own database.
+    Run(run_cmd::RunArgs),
+    /// Write a commented config file with every option at its default.
+    Init(init_cmd::InitArgs),
+    /// Print the node's server name and libp2p PeerId as JSON.
+    Id(id_cmd::IdArgs),
+    /// Manage the node's user accounts.
+    #[command(subcommand)]
+    User(user_cmd::UserCommand),
     /// The partition simulator: run scenarios, sweep seeds, plot results.
     #[command(subcommand)]
     Sim(sim_cmd::SimCommand),
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    // A running node reports what it does; the one-shot tools only warn unless asked.
+    let default_level = match cli.command {
+        Command::Run(_) => "info",
+        _ => "warn",
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level)),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
     let result = match cli.command {
         Command::Dag(command) => dag_cmd::run(command),
+        Command::Run(args) => run_cmd::run(args),
+        Command::Init(args) => init_cmd::run(args),
+        Command::Id(args) => id_cmd::run(args),
+        Command::User(command) => user_cmd::run(command),
         Command::Sim(command) => sim_cmd::run(command),
     };
     match result {

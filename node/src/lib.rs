@@ -1,1 +1,12 @@
-//! node crate
+//! The Flotilla node: an embedded Matrix homeserver with its own SQLite database.
+//!
+//! - [`config`]: settings from defaults, a TOML file, the environment and the command line.
+//! - [`identity`]: the node's ed25519 key, server name and libp2p PeerId.
+//! - [`store`]: the SQLite store and its migrations.
+
+pub mod api;
+pub mod config;
+pub mod credentials;
+pub mod identity;
+pub mod server;
+pub mod store;

@@ -1,1 +1,235 @@
-//! Cross-crate integration tests live in `tests/`; this library is intentionally empty.
+//! Support for the cross-crate tests: building and running the `flotilla` binary as a real
+//! process on a free loopback port, and a minimal HTTP/1.1 client to talk to it.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The `flotilla` binary of this build profile, built once per test process. Cargo only
+/// provides `CARGO_BIN_EXE_*` to the binary's own package, so the tests ask cargo for it.
+pub fn flotilla_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let test_exe = std::env::current_exe().expect("the test binary knows its path");
+        // target/<profile>/deps/<test> → target/<profile>
+        let profile_dir = test_exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("test binaries live in target/<profile>/deps");
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let mut build = Command::new(env!("CARGO"));
+        build.current_dir(&workspace).args([
+            "build",
+            "--quiet",
+            "--package",
+            "flotilla",
+            "--bin",
+            "flotilla",
+        ]);
+        if profile_dir
+            .file_name()
+            .is_some_and(|name| name == "release")
+        {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(status.success(), "building flotilla failed");
+        profile_dir.join("flotilla")
+    })
+}
+
+/// A loopback address with a port nobody listens on right now.
+pub fn free_address() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("the loopback interface has free ports")
+}
+
+/// A `flotilla` command with no `FLOTILLA_*` settings inherited from the caller's environment.
+pub fn flotilla_command() -> Command {
+    let mut command = Command::new(flotilla_binary());
+    for (name, _) in std::env::vars() {
+        if name.starts_with("FLOTILLA_") {
+            command.env_remove(&name);
+        }
+    }
+    command.env("RUST_LOG", "info");
+    command
+}
+
+/// A running `flotilla run`, killed if the test forgets to stop it.
+pub struct NodeProcess {
+    child: Child,
+    pub address: SocketAddr,
+    pub log_path: PathBuf,
+}
+
+impl NodeProcess {
+    /// Starts a node on a free loopback port and waits until it answers.
+    pub fn start(data_dir: &Path) -> NodeProcess {
+        let address = free_address();
+        let mut command = flotilla_command();
+        command
+            .arg("run")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--listen")
+            .arg(address.to_string());
+        NodeProcess::spawn(command, address, &data_dir.with_extension("log"))
+    }
+
+    /// Runs `command` (a prepared `flotilla run`) that will listen on `address`, logging to
+    /// `log_path`, and waits until it answers.
+    pub fn spawn(mut command: Command, address: SocketAddr, log_path: &Path) -> NodeProcess {
+        let log = File::create(log_path).expect("the log file can be created");
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("flotilla starts");
+        let mut node = NodeProcess {
+            child,
+            address,
+            log_path: log_path.to_path_buf(),
+        };
+        node.wait_until_serving(Duration::from_secs(60));
+        node
+    }
+
+    fn wait_until_serving(&mut self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("flotilla exited with {status}:\n{}", self.log());
+            }
+            if http(self.address, "GET", "/_matrix/client/versions", None, None).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("flotilla did not answer within {limit:?}:\n{}", self.log());
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (e.g. "TERM", "INT", "KILL") and waits for the process to exit.
+    pub fn stop_with(mut self, signal: &str, limit: Duration) -> ExitStatus {
+        let sent = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -{signal} failed");
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the child can be waited for") {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "flotilla did not exit within {limit:?} of SIG{signal}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// What the node answered.
+#[derive(Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub body: Value,
+}
+
+/// One HTTP/1.1 request on a fresh connection (`Connection: close`), with a JSON body.
+pub fn http(
+    address: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> std::io::Result<HttpResponse> {
+    let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(5))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    if let Some(token) = token {
+        request.push_str(&format!("Authorization: Bearer {token}\r\n"));
+    }
+    request.push_str("\r\n");
+    request.push_str(&body);
+    stream.write_all(request.as_bytes())?;
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response)?;
+    parse_response(&response)
+}
+
+fn parse_response(response: &[u8]) -> std::io::Result<HttpResponse> {
+    let invalid =
+        |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
+    let text = std::str::from_utf8(response).map_err(|_| invalid("response is not UTF-8"))?;
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or_else(|| invalid("no end of headers"))?;
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(|| invalid("no status code"))?;
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    let body = if chunked {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    let body = if body.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(&body).map_err(|_| invalid("body is not JSON"))?
+    };
+    Ok(HttpResponse { status, body })
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else {
+            break;
+        };
+        if size == 0 || rest.len() < size {
+            break;
+        }
+        out.push_str(&rest[..size]);
+        body = rest[size..].trim_start_matches("\r\n");
+    }
+    out
+}

@@ -16,9 +16,9 @@ pub const MAX_ITEMS: usize = 4096;
 pub struct RoomHeads {
     pub room_id: String,
     pub heads: Vec<String>,
-    /// Held events at exponentially growing distances below the heads: the receiver finds the
-    /// newest ones it also holds, and sends only what lies above them.
-    pub locator: Vec<String>,
+    /// Held events, with their depths, at exponentially growing distances below the heads: the
+    /// receiver finds the newest ones it also holds, and sends only what lies above them.
+    pub locator: Vec<(String, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,8 +27,9 @@ pub enum Message {
     Hello { digest: [u8; 16] },
     /// Heads of some rooms; sent for every room when digests differ.
     Heads(Vec<RoomHeads>),
-    /// Events in wire form, ancestors first.
-    Events(Vec<Vec<u8>>),
+    /// Events in wire form, ancestors first; `acked` is how many events the sender had
+    /// received on this link, which its link references count from.
+    Events { acked: u64, events: Vec<Vec<u8>> },
     /// Please send these events.
     Want(Vec<String>),
     /// Lazy announcement: I hold these events.
@@ -37,6 +38,13 @@ pub enum Message {
     Prune,
     /// Push events to me eagerly again, starting with these.
     Graft(Vec<String>),
+    /// Please send a denser locator of this room between these depths (exclusive): your
+    /// coarse one left too many of my events in doubt.
+    Locate {
+        room_id: String,
+        above: u64,
+        below: u64,
+    },
 }
 
 const HELLO: u8 = 0;
@@ -46,6 +54,7 @@ const WANT: u8 = 3;
 const IHAVE: u8 = 4;
 const PRUNE: u8 = 5;
 const GRAFT: u8 = 6;
+const LOCATE: u8 = 7;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed sync message: {0}")]
@@ -59,9 +68,10 @@ impl Message {
                 Cbor::from(HEADS),
                 Cbor::Array(rooms.iter().map(encode_room_heads).collect()),
             ],
-            Message::Events(events) => {
+            Message::Events { acked, events } => {
                 vec![
                     Cbor::from(EVENTS),
+                    Cbor::from(*acked),
                     Cbor::Array(events.iter().map(|e| Cbor::Bytes(e.clone())).collect()),
                 ]
             }
@@ -69,6 +79,18 @@ impl Message {
             Message::IHave(ids) => vec![Cbor::from(IHAVE), encode_ids(ids)],
             Message::Prune => vec![Cbor::from(PRUNE)],
             Message::Graft(ids) => vec![Cbor::from(GRAFT), encode_ids(ids)],
+            Message::Locate {
+                room_id,
+                above,
+                below,
+            } => {
+                vec![
+                    Cbor::from(LOCATE),
+                    encode_room_id(room_id),
+                    Cbor::from(*above),
+                    Cbor::from(*below),
+                ]
+            }
         };
         let mut bytes = Vec::new();
         if let Err(error) = ciborium::ser::into_writer(&Cbor::Array(items), &mut bytes) {
@@ -94,14 +116,22 @@ impl Message {
                 digest: decode_digest(items.next())?,
             },
             HEADS => Message::Heads(decode_list(items.next(), decode_room_heads)?),
-            EVENTS => Message::Events(decode_list(items.next(), |e| match e {
-                Cbor::Bytes(bytes) => Ok(bytes),
-                _ => Err(MessageError("event is not bytes")),
-            })?),
+            EVENTS => Message::Events {
+                acked: decode_u64(items.next())?,
+                events: decode_list(items.next(), |e| match e {
+                    Cbor::Bytes(bytes) => Ok(bytes),
+                    _ => Err(MessageError("event is not bytes")),
+                })?,
+            },
             WANT => Message::Want(decode_ids(items.next())?),
             IHAVE => Message::IHave(decode_ids(items.next())?),
             PRUNE => Message::Prune,
             GRAFT => Message::Graft(decode_ids(items.next())?),
+            LOCATE => Message::Locate {
+                room_id: decode_room_id(items.next())?,
+                above: decode_u64(items.next())?,
+                below: decode_u64(items.next())?,
+            },
             _ => return Err(MessageError("unknown kind")),
         };
         if items.next().is_some() {
@@ -112,32 +142,57 @@ impl Message {
 }
 
 fn encode_room_heads(room: &RoomHeads) -> Cbor {
-    let room_id = match room
-        .room_id
+    let locator = room
+        .locator
+        .iter()
+        .filter_map(|(id, depth)| Some(Cbor::Array(vec![encode_id(id)?, Cbor::from(*depth)])));
+    Cbor::Array(vec![
+        encode_room_id(&room.room_id),
+        encode_ids(&room.heads),
+        Cbor::Array(locator.collect()),
+    ])
+}
+
+fn encode_room_id(room_id: &str) -> Cbor {
+    match room_id
         .strip_prefix('!')
         .and_then(base64::decode_url_safe_canonical)
     {
         Some(hash) if hash.len() == 32 => Cbor::Bytes(hash),
-        _ => Cbor::Text(room.room_id.clone()),
-    };
-    Cbor::Array(vec![
-        room_id,
-        encode_ids(&room.heads),
-        encode_ids(&room.locator),
-    ])
+        _ => Cbor::Text(room_id.to_owned()),
+    }
+}
+
+fn decode_room_id(value: Option<Cbor>) -> Result<String, MessageError> {
+    match value {
+        Some(Cbor::Bytes(hash)) if hash.len() == 32 => {
+            Ok(format!("!{}", base64::encode_url_safe(hash)))
+        }
+        Some(Cbor::Text(room_id)) => Ok(room_id),
+        _ => Err(MessageError("bad room ID")),
+    }
+}
+
+fn decode_u64(value: Option<Cbor>) -> Result<u64, MessageError> {
+    value
+        .and_then(|v| v.as_integer())
+        .and_then(|i| u64::try_from(i).ok())
+        .ok_or(MessageError("bad integer"))
 }
 
 fn decode_room_heads(value: Cbor) -> Result<RoomHeads, MessageError> {
     let mut items = into_array(value)?.into_iter();
-    let room_id = match items.next() {
-        Some(Cbor::Bytes(hash)) if hash.len() == 32 => {
-            format!("!{}", base64::encode_url_safe(hash))
-        }
-        Some(Cbor::Text(room_id)) => room_id,
-        _ => return Err(MessageError("bad room ID")),
-    };
+    let room_id = decode_room_id(items.next())?;
     let heads = decode_ids(items.next())?;
-    let locator = decode_ids(items.next())?;
+    let locator = decode_list(items.next(), |entry| {
+        let mut parts = into_array(entry)?.into_iter();
+        let id = decode_id(parts.next().ok_or(MessageError("empty locator entry"))?)?;
+        let depth = decode_u64(parts.next())?;
+        match parts.next() {
+            None => Ok((id, depth)),
+            Some(_) => Err(MessageError("extra items in locator entry")),
+        }
+    })?;
     if items.next().is_some() {
         return Err(MessageError("extra items in room heads"));
     }
@@ -150,22 +205,24 @@ fn decode_room_heads(value: Cbor) -> Result<RoomHeads, MessageError> {
 
 /// Event IDs as raw hash bytes: every event ID in v10–v12 is `$` and a 32-byte hash.
 fn encode_ids(ids: &[String]) -> Cbor {
-    Cbor::Array(
-        ids.iter()
-            .filter_map(|id| {
-                id.strip_prefix('$')
-                    .and_then(base64::decode_url_safe_canonical)
-            })
-            .map(Cbor::Bytes)
-            .collect(),
-    )
+    Cbor::Array(ids.iter().filter_map(|id| encode_id(id)).collect())
+}
+
+fn encode_id(id: &str) -> Option<Cbor> {
+    id.strip_prefix('$')
+        .and_then(base64::decode_url_safe_canonical)
+        .map(Cbor::Bytes)
+}
+
+fn decode_id(value: Cbor) -> Result<String, MessageError> {
+    match value {
+        Cbor::Bytes(hash) if hash.len() == 32 => Ok(format!("${}", base64::encode_url_safe(hash))),
+        _ => Err(MessageError("bad event ID")),
+    }
 }
 
 fn decode_ids(value: Option<Cbor>) -> Result<Vec<String>, MessageError> {
-    decode_list(value, |id| match id {
-        Cbor::Bytes(hash) if hash.len() == 32 => Ok(format!("${}", base64::encode_url_safe(hash))),
-        _ => Err(MessageError("bad event ID")),
-    })
+    decode_list(value, decode_id)
 }
 
 fn decode_list<T>(
@@ -211,7 +268,7 @@ mod tests {
                 RoomHeads {
                     room_id: format!("!{}", &id(1)[1..]),
                     heads: vec![id(2), id(3)],
-                    locator: vec![id(4)],
+                    locator: vec![(id(4), 17)],
                 },
                 RoomHeads {
                     room_id: "!legacy:example.org".into(),
@@ -219,11 +276,19 @@ mod tests {
                     locator: vec![],
                 },
             ]),
-            Message::Events(vec![vec![1, 2, 3], vec![]]),
+            Message::Events {
+                acked: 300,
+                events: vec![vec![1, 2, 3], vec![]],
+            },
             Message::Want(vec![id(5)]),
             Message::IHave(vec![id(6), id(7)]),
             Message::Prune,
             Message::Graft(vec![]),
+            Message::Locate {
+                room_id: "!a:b".into(),
+                above: 3,
+                below: 900,
+            },
         ];
         for message in messages {
             assert_eq!(Message::decode(&message.encode()), Ok(message));

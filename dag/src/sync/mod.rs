@@ -10,9 +10,11 @@
 //! The protocol, per link (which must deliver frames reliably and in order):
 //! 1. Both sides send `Hello` with a digest of all their rooms' heads. Equal digests: nothing to
 //!    do, whatever the number of rooms.
-//! 2. Otherwise both send `Heads` for every room they hold: heads plus a locator of older events.
-//!    A side answers heads of a room it does not hold with empty heads. From the other side's
-//!    heads and locator each side computes what the other lacks and sends it, ancestors first.
+//! 2. Otherwise both send `Heads` for every room they hold: heads plus a locator of older events
+//!    at exponentially growing distances. A side answers heads of a room it does not hold with
+//!    empty heads. From the other side's heads and locator each side computes what the other
+//!    lacks and sends it, ancestors first. If the locator was too coarse to tell which of many
+//!    events the other side holds, it first asks (`Locate`) for a denser one over that range.
 //! 3. New events are pushed live: in full to eager peers, as `IHave` announcements to lazy ones.
 //!    A peer that receives an event twice asks the second sender to `Prune` (go lazy); one that
 //!    hears an `IHave` for an event it still lacks after a while sends `Graft` (go eager, and
@@ -27,6 +29,7 @@
 mod codec;
 pub mod message;
 mod reconcile;
+mod refs;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -35,6 +38,7 @@ use serde_json::Value;
 pub use codec::CodecError;
 use codec::FrameCodec;
 use message::{Message, RoomHeads};
+use refs::LinkRefs;
 
 use crate::canonical_json::Object;
 use crate::room::{self, EventStatus, ReceiveError, Received, RoomStore};
@@ -106,6 +110,7 @@ pub struct SyncStats {
 
 struct Link {
     codec: FrameCodec,
+    refs: LinkRefs,
     /// Whether new events go to this peer in full (else announced).
     eager: bool,
     /// Control messages, sent before any events.
@@ -169,6 +174,7 @@ impl Sync {
         let digest = reconcile::digest(store);
         let link = Link {
             codec: FrameCodec::new()?,
+            refs: LinkRefs::default(),
             eager: true,
             control: VecDeque::from([Message::Hello { digest }]),
             queue: VecDeque::new(),
@@ -211,13 +217,7 @@ impl Sync {
             .and_then(|bytes| Message::decode(&bytes).map_err(|e| e.to_string()));
         match message {
             Ok(message) => self.handle(store, peer, message, now),
-            Err(reason) => {
-                self.peer_disconnected(peer);
-                self.events.push_back(SyncEvent::Disconnect {
-                    peer: peer.clone(),
-                    reason,
-                });
-            }
+            Err(reason) => self.drop_link(peer, reason),
         }
     }
 
@@ -284,7 +284,7 @@ impl Sync {
         match message {
             Message::Hello { digest } => self.on_hello(store, peer, digest),
             Message::Heads(rooms) => self.on_heads(store, peer, rooms),
-            Message::Events(events) => self.on_events(store, peer, events, now),
+            Message::Events { acked, events } => self.on_events(store, peer, acked, events, now),
             Message::Want(ids) => self.queue_events(store, peer, ids),
             Message::IHave(ids) => self.on_ihave(store, peer, ids, now),
             Message::Prune => self.set_eager(peer, false),
@@ -292,6 +292,11 @@ impl Sync {
                 self.set_eager(peer, true);
                 self.queue_events(store, peer, ids);
             }
+            Message::Locate {
+                room_id,
+                above,
+                below,
+            } => self.on_locate(store, peer, &room_id, above, below),
         }
     }
 
@@ -315,6 +320,7 @@ impl Sync {
 
     fn on_heads(&mut self, store: &impl RoomStore, peer: &PeerId, rooms: Vec<RoomHeads>) {
         let mut replies = Vec::new();
+        let mut refinements = Vec::new();
         for theirs in rooms {
             let Some(ours) = reconcile::room_heads(store, &theirs.room_id) else {
                 replies.push(RoomHeads {
@@ -327,11 +333,18 @@ impl Sync {
             let known: Vec<String> = theirs
                 .heads
                 .iter()
-                .chain(&theirs.locator)
+                .chain(theirs.locator.iter().map(|(id, _)| id))
                 .cloned()
                 .collect();
             let missing = reconcile::missing_for_peer(store, &ours.heads, &known);
-            self.queue_events(store, peer, missing);
+            match reconcile::doubtful_range(store, &theirs, &missing) {
+                Some((above, below)) => refinements.push(Message::Locate {
+                    room_id: theirs.room_id.clone(),
+                    above,
+                    below,
+                }),
+                None => self.queue_events(store, peer, missing),
+            }
             let Some(link) = self.links.get_mut(peer) else {
                 return;
             };
@@ -339,25 +352,62 @@ impl Sync {
                 replies.push(ours);
             }
         }
-        if let (false, Some(link)) = (replies.is_empty(), self.links.get_mut(peer)) {
+        let Some(link) = self.links.get_mut(peer) else {
+            return;
+        };
+        if !replies.is_empty() {
             link.control.push_back(Message::Heads(replies));
         }
+        link.control.extend(refinements);
+    }
+
+    fn on_locate(
+        &mut self,
+        store: &impl RoomStore,
+        peer: &PeerId,
+        room_id: &str,
+        above: u64,
+        below: u64,
+    ) {
+        let (Some(heads), Some(link)) = (
+            reconcile::dense_room_heads(store, room_id, above, below),
+            self.links.get_mut(peer),
+        ) else {
+            return;
+        };
+        link.control.push_back(Message::Heads(vec![heads]));
     }
 
     fn on_events(
         &mut self,
         store: &mut impl RoomStore,
         peer: &PeerId,
+        acked: u64,
         events: Vec<Vec<u8>>,
         now: u64,
     ) {
         for bytes in events {
-            match wire::decode(&bytes) {
-                Ok(event) => self.ingest(store, peer, event, now),
-                Err(_) => self.stats.invalid_events += 1,
+            let Some(link) = self.links.get_mut(peer) else {
+                return;
+            };
+            match wire::decode_with(&bytes, &link.refs.as_receiver(acked)) {
+                Ok(event) => {
+                    link.refs.received(&event);
+                    self.ingest(store, peer, event, now);
+                }
+                // The reference tables no longer mirror: this link cannot go on.
+                Err(error) => return self.drop_link(peer, format!("undecodable event: {error}")),
             }
         }
         self.retry_waiting(store, now);
+    }
+
+    fn drop_link(&mut self, peer: &PeerId, reason: String) {
+        self.peer_disconnected(peer);
+        self.events.push_back(SyncEvent::Disconnect {
+            peer: peer.clone(),
+            reason,
+        });
     }
 
     fn ingest(&mut self, store: &mut impl RoomStore, peer: &PeerId, event: Object, now: u64) {
@@ -569,16 +619,18 @@ fn next_events_frame(
             link.queued.remove(&id);
             continue;
         };
-        let encoded = wire::encode(event.pdu.json());
+        let encoded = wire::encode_with(event.pdu.json(), &link.refs.as_sender());
         if !events.is_empty() && bytes + encoded.len() > config.max_frame_bytes / 2 {
             break;
         }
+        link.refs.sent(event.pdu.json());
         bytes += encoded.len();
         events.push(encoded);
         let id = link.queue.pop_front()?;
         link.queued.remove(&id);
     }
-    (!events.is_empty()).then_some(Message::Events(events))
+    let acked = link.refs.received_count();
+    (!events.is_empty()).then_some(Message::Events { acked, events })
 }
 
 fn ancestors_held(store: &impl RoomStore, event: &Object) -> bool {

@@ -46,22 +46,96 @@ pub fn room_heads(store: &impl RoomStore, room_id: &str) -> Option<RoomHeads> {
         .map(|e| e.pdu.depth())
         .max()
         .unwrap_or(0);
-    let mut locator = Vec::new();
+    let mut depths = Vec::new();
     let mut distance = 1u64;
     while distance < top {
-        let sample = store.event_at_or_below_depth(room_id, top - distance);
-        if let Some(id) =
-            sample.filter(|id| locator.last() != Some(id) && !room.sync_heads.contains(id))
-        {
-            locator.push(id);
-        }
+        depths.push(top - distance);
         distance = distance.saturating_mul(2);
     }
+    depths.push(1);
     Some(RoomHeads {
         room_id: room_id.to_owned(),
+        locator: sample(store, room_id, &room.sync_heads, depths),
         heads: room.sync_heads,
-        locator,
     })
+}
+
+/// The room's heads with a locator of about [`DENSE_SAMPLES`] events between two depths.
+pub fn dense_room_heads(
+    store: &impl RoomStore,
+    room_id: &str,
+    above: u64,
+    below: u64,
+) -> Option<RoomHeads> {
+    let room = store.room(room_id)?;
+    let step = (below.saturating_sub(above) / DENSE_SAMPLES).max(1);
+    let depths: Vec<u64> = (1..=DENSE_SAMPLES)
+        .map(|i| below.saturating_sub(i * step))
+        .filter(|d| *d > above)
+        .collect();
+    Some(RoomHeads {
+        room_id: room_id.to_owned(),
+        locator: sample(store, room_id, &room.sync_heads, depths),
+        heads: room.sync_heads,
+    })
+}
+
+/// How many locator entries a refinement asks for.
+const DENSE_SAMPLES: u64 = 48;
+
+/// Held events at (or just below) the given descending depths, without repeats or heads.
+fn sample(
+    store: &impl RoomStore,
+    room_id: &str,
+    heads: &[String],
+    depths: Vec<u64>,
+) -> Vec<(String, u64)> {
+    let mut locator: Vec<(String, u64)> = Vec::new();
+    for depth in depths {
+        let Some(id) = store.event_at_or_below_depth(room_id, depth) else {
+            continue;
+        };
+        let fresh = locator.last().is_none_or(|(last, _)| *last != id) && !heads.contains(&id);
+        if let (true, Some(event)) = (fresh, store.event(&id)) {
+            locator.push((id, event.pdu.depth()));
+        }
+    }
+    locator
+}
+
+/// When we cannot tell which of our events in a depth range the peer holds, and there are
+/// more than a few of them, the range to ask a denser locator for.
+pub fn doubtful_range(
+    store: &impl RoomStore,
+    theirs: &RoomHeads,
+    missing: &[String],
+) -> Option<(u64, u64)> {
+    const TOLERATED: usize = 8;
+    let known_depth = |id: &String| store.event(id).map(|e| e.pdu.depth());
+    let floor = theirs
+        .locator
+        .iter()
+        .filter(|(id, _)| store.event(id).is_some())
+        .map(|(_, d)| *d);
+    let floor = floor
+        .chain(theirs.heads.iter().filter_map(known_depth))
+        .max()
+        .unwrap_or(0);
+    let ceiling = theirs
+        .locator
+        .iter()
+        .filter(|(id, d)| *d > floor && store.event(id).is_none())
+        .map(|(_, d)| *d)
+        .min()?;
+    if ceiling <= floor + 1 {
+        return None;
+    }
+    let doubtful = missing
+        .iter()
+        .filter_map(known_depth)
+        .filter(|d| *d < ceiling)
+        .count();
+    (doubtful > TOLERATED).then_some((floor, ceiling))
 }
 
 const OURS: u8 = 1;

@@ -1,0 +1,208 @@
+//! End-to-end encryption keys of local devices: upload, query and one-time key claims.
+//! Keys of users on other nodes come with the mesh (#4); until then they are reported
+//! under `failures`.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::error::{ApiResult, MatrixError};
+use super::extract::{Auth, JsonBody};
+use super::state::AppState;
+use crate::store::e2ee;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/keys/upload", post(upload))
+        .route("/keys/query", post(query))
+        .route("/keys/claim", post(claim))
+}
+
+/// Clients rely on the count of this algorithm being present even when it is zero.
+const SIGNED_CURVE25519: &str = "signed_curve25519";
+
+#[derive(Deserialize)]
+struct UploadRequest {
+    device_keys: Option<Map<String, Value>>,
+    #[serde(default)]
+    one_time_keys: BTreeMap<String, Value>,
+    #[serde(default)]
+    fallback_keys: BTreeMap<String, Value>,
+    /// The name older clients still use for `fallback_keys`.
+    #[serde(default, rename = "org.matrix.msc2732.fallback_keys")]
+    unstable_fallback_keys: BTreeMap<String, Value>,
+}
+
+fn key_pairs(keys: BTreeMap<String, Value>) -> Vec<(String, String)> {
+    keys.into_iter()
+        .map(|(key_id, key)| (key_id, key.to_string()))
+        .collect()
+}
+
+async fn upload(
+    State(state): State<AppState>,
+    auth: Auth,
+    JsonBody(request): JsonBody<UploadRequest>,
+) -> ApiResult<Json<Value>> {
+    if let Some(device_keys) = &request.device_keys {
+        let names_requester = device_keys.get("user_id") == Some(&Value::from(&*auth.user_id))
+            && device_keys.get("device_id") == Some(&Value::from(&*auth.device_id));
+        if !names_requester {
+            return Err(MatrixError::invalid_param(
+                "device_keys must name the requesting user and device",
+            ));
+        }
+    }
+    let device_keys = request
+        .device_keys
+        .map(|keys| Value::Object(keys).to_string());
+    let one_time_keys = key_pairs(request.one_time_keys);
+    let mut fallback_keys = key_pairs(request.unstable_fallback_keys);
+    fallback_keys.extend(key_pairs(request.fallback_keys));
+    let counts = state
+        .store
+        .call(move |connection| {
+            let transaction = connection.transaction()?;
+            let (user, device) = (&auth.user_id, &auth.device_id);
+            if let Some(keys_json) = &device_keys {
+                e2ee::put_device_keys(&transaction, user, device, keys_json)?;
+            }
+            e2ee::add_one_time_keys(&transaction, user, device, &one_time_keys)?;
+            e2ee::set_fallback_keys(&transaction, user, device, &fallback_keys)?;
+            let counts = e2ee::one_time_key_counts(&transaction, user, device)?;
+            transaction.commit()?;
+            Ok(counts)
+        })
+        .await?;
+    let mut counts: Map<String, Value> = counts
+        .into_iter()
+        .map(|(algorithm, count)| (algorithm, Value::from(count)))
+        .collect();
+    counts
+        .entry(SIGNED_CURVE25519)
+        .or_insert_with(|| Value::from(0));
+    Ok(Json(json!({ "one_time_key_counts": counts })))
+}
+
+#[derive(Deserialize)]
+struct QueryRequest {
+    device_keys: BTreeMap<String, Vec<String>>,
+}
+
+async fn query(
+    State(state): State<AppState>,
+    _auth: Auth,
+    JsonBody(request): JsonBody<QueryRequest>,
+) -> ApiResult<Json<Value>> {
+    let mut failures = Map::new();
+    let mut local = Vec::new();
+    for (user_id, device_ids) in request.device_keys {
+        if state.local_part(&user_id).is_some() {
+            local.push((user_id, device_ids));
+        } else if let Some((_, server)) = user_id.split_once(':') {
+            failures.insert(
+                server.to_owned(),
+                json!({ "error": "server not reachable" }),
+            );
+        }
+    }
+    let published = state
+        .store
+        .call(move |connection| {
+            local
+                .into_iter()
+                .map(|(user_id, device_ids)| {
+                    let keys = e2ee::query_device_keys(connection, &user_id, &device_ids)?;
+                    Ok((user_id, keys))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+    let mut device_keys = Map::new();
+    for (user_id, keys) in published {
+        let devices: Map<String, Value> = keys
+            .into_iter()
+            .filter_map(|keys| Some((keys.device_id.clone(), device_keys_json(keys)?)))
+            .collect();
+        device_keys.insert(user_id, Value::Object(devices));
+    }
+    Ok(Json(json!({
+        "device_keys": device_keys,
+        "failures": failures,
+        "master_keys": {},
+        "self_signing_keys": {},
+        "user_signing_keys": {},
+    })))
+}
+
+/// The stored keys with the device's display name under `unsigned`; `None` if the stored
+/// JSON is not an object (it always is: only objects are accepted on upload).
+fn device_keys_json(keys: e2ee::PublishedDeviceKeys) -> Option<Value> {
+    let Ok(Value::Object(mut object)) = serde_json::from_str::<Value>(&keys.keys_json) else {
+        return None;
+    };
+    let unsigned = object
+        .entry("unsigned")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let (Value::Object(unsigned), Some(name)) = (unsigned, keys.display_name) {
+        unsigned.insert("device_display_name".into(), Value::from(name));
+    }
+    Some(Value::Object(object))
+}
+
+#[derive(Deserialize)]
+struct ClaimRequest {
+    one_time_keys: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+async fn claim(
+    State(state): State<AppState>,
+    _auth: Auth,
+    JsonBody(request): JsonBody<ClaimRequest>,
+) -> ApiResult<Json<Value>> {
+    let mut failures = Map::new();
+    let mut wanted = Vec::new();
+    for (user_id, devices) in request.one_time_keys {
+        if state.local_part(&user_id).is_some() {
+            for (device_id, algorithm) in devices {
+                wanted.push((user_id.clone(), device_id, algorithm));
+            }
+        } else if let Some((_, server)) = user_id.split_once(':') {
+            failures.insert(
+                server.to_owned(),
+                json!({ "error": "server not reachable" }),
+            );
+        }
+    }
+    let claimed = state
+        .store
+        .call(move |connection| {
+            let transaction = connection.transaction()?;
+            let mut claimed = Vec::new();
+            for (user_id, device_id, algorithm) in wanted {
+                if let Some(key) =
+                    e2ee::claim_one_time_key(&transaction, &user_id, &device_id, &algorithm)?
+                {
+                    claimed.push((user_id, device_id, key));
+                }
+            }
+            transaction.commit()?;
+            Ok(claimed)
+        })
+        .await?;
+    let mut one_time_keys: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+    for (user_id, device_id, (key_id, key_json)) in claimed {
+        let key: Value = serde_json::from_str(&key_json).map_err(MatrixError::internal)?;
+        one_time_keys
+            .entry(user_id)
+            .or_default()
+            .insert(device_id, json!({ key_id: key }));
+    }
+    Ok(Json(
+        json!({ "one_time_keys": one_time_keys, "failures": failures }),
+    ))
+}

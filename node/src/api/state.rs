@@ -1,0 +1,42 @@
+//! What every handler can reach. The room service joins this struct when it exists (#4).
+
+use std::sync::Arc;
+
+use super::ratelimit::RateLimiter;
+use crate::config::Config;
+use crate::identity::NodeIdentity;
+use crate::store::Store;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub identity: Arc<NodeIdentity>,
+    pub store: Store,
+    pub rate_limiter: Arc<RateLimiter>,
+}
+
+impl AppState {
+    pub fn new(config: Config, identity: NodeIdentity, store: Store) -> AppState {
+        AppState {
+            rate_limiter: Arc::new(RateLimiter::new(config.rate_limits.clone())),
+            config: Arc::new(config),
+            identity: Arc::new(identity),
+            store,
+        }
+    }
+
+    pub fn server_name(&self) -> &str {
+        self.identity.server_name()
+    }
+
+    /// `@localpart:server_name` of a user of this node.
+    pub fn local_user_id(&self, localpart: &str) -> String {
+        format!("@{localpart}:{}", self.server_name())
+    }
+
+    /// The localpart of `user_id` if the user belongs to this node.
+    pub fn local_part<'a>(&self, user_id: &'a str) -> Option<&'a str> {
+        let (localpart, server) = user_id.strip_prefix('@')?.split_once(':')?;
+        (server == self.server_name()).then_some(localpart)
+    }
+}

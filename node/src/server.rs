@@ -1,0 +1,72 @@
+//! Starting and stopping a node: identity, store, and the HTTP API.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::identity::{IdentityError, NodeIdentity};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Identity(#[from] IdentityError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot create the data directory {path}")]
+    DataDir {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot listen on {address}")]
+    Bind {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("the HTTP server failed")]
+    Serve(#[source] std::io::Error),
+}
+
+/// Runs the node until `shutdown` completes, then lets in-flight requests finish and closes
+/// the database after its queued writes.
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), NodeError> {
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| NodeError::DataDir {
+        path: config.data_dir.clone(),
+        source,
+    })?;
+    let identity = NodeIdentity::load_or_create(&config.data_dir)?;
+    let (store, store_thread) = Store::open(&config.database_file())?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| NodeError::Bind {
+            address: config.listen,
+            source,
+        })?;
+    let address = listener.local_addr().map_err(NodeError::Serve)?;
+    tracing::info!(
+        %address,
+        server_name = identity.server_name(),
+        peer_id = identity.peer_id(),
+        data_dir = %config.data_dir.display(),
+        registration = ?config.registration_policy(),
+        "serving the Matrix Client-Server API"
+    );
+    let app = api::router(AppState::new(config, identity, store));
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    tracing::info!("HTTP server stopped; closing the database");
+    tokio::task::spawn_blocking(move || store_thread.join())
+        .await
+        .map_err(|error| NodeError::Serve(std::io::Error::other(error)))?;
+    served.map_err(NodeError::Serve)
+}

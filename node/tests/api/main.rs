@@ -1,0 +1,9 @@
+//! Client-Server API tests: the router is driven in-process against a store in a temporary
+//! directory, one fresh node per test.
+
+mod account;
+mod discovery;
+mod e2ee;
+mod register;
+mod session;
+mod support;
