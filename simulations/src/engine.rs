@@ -10,7 +10,7 @@
 //! (one per serialization slot within a propagation delay), per node one wake-up, per user one
 //! next message, per room one next state change, plus the fault schedule and the sampler.
 
-mod bootstrap;
+pub mod bootstrap;
 mod faults;
 
 use std::cmp::Reverse;
@@ -901,7 +901,7 @@ fn node_key(seed: [u8; 32]) -> ServerKey {
 }
 
 /// Evenly spaced nodes, node 0 first, sorted.
-fn admin_nodes(scenario: &Scenario) -> Vec<usize> {
+pub fn admin_nodes(scenario: &Scenario) -> Vec<usize> {
     let count = scenario
         .workload
         .admin_nodes
