@@ -604,9 +604,7 @@ mod tests {
     use serde_json::json;
 
     fn node_key() -> ServerKey {
-        let seed = [42u8; 32];
-        let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
-        ServerKey::from_seed(hex::encode(public.as_bytes()), "ed25519:1", &seed)
+        ServerKey::node(&[42; 32])
     }
 
     fn hash_id(sigil: char, byte: u8) -> String {

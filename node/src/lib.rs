@@ -4,9 +4,11 @@
 //! - [`identity`]: the node's ed25519 key, server name and libp2p PeerId.
 //! - [`store`]: the SQLite store and its migrations.
 
+pub mod admin;
 pub mod api;
 pub mod config;
 pub mod credentials;
 pub mod identity;
+pub mod mesh;
 pub mod server;
 pub mod store;

@@ -936,5 +936,7 @@ fn add_stats(a: SyncStats, b: SyncStats) -> SyncStats {
         invalid_events: a.invalid_events + b.invalid_events,
         frames_sent: a.frames_sent + b.frames_sent,
         frame_bytes_sent: a.frame_bytes_sent + b.frame_bytes_sent,
+        events_sent: a.events_sent + b.events_sent,
+        event_frame_bytes_sent: a.event_frame_bytes_sent + b.event_frame_bytes_sent,
     }
 }

@@ -20,7 +20,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use futures::StreamExt;
 use libp2p::identity::Keypair;
-use libp2p::multiaddr::Protocol;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{
@@ -29,6 +28,7 @@ use libp2p::{
 };
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+pub use libp2p::multiaddr::Protocol;
 pub use libp2p::{Multiaddr as Address, PeerId as Peer};
 
 /// The protocol that carries sync frames.
@@ -42,6 +42,7 @@ const COMMAND_QUEUE: usize = 32;
 /// reached again within half a minute.
 const REDIAL_FIRST: Duration = Duration::from_secs(1);
 const REDIAL_CAP: Duration = Duration::from_secs(30);
+const REBUILD_RETRY: Duration = Duration::from_millis(500);
 
 #[derive(Debug, Clone)]
 pub struct TransportConfig {
@@ -57,6 +58,8 @@ pub struct TransportConfig {
     pub ping_interval: Duration,
     /// Largest frame accepted from a peer.
     pub max_frame_bytes: usize,
+    /// Start under emission control: transmit nothing until `Command::Emcon(false)`.
+    pub emcon: bool,
 }
 
 impl Default for TransportConfig {
@@ -69,6 +72,7 @@ impl Default for TransportConfig {
             blocked: BTreeSet::new(),
             ping_interval: Duration::from_secs(240),
             max_frame_bytes: 1 << 20,
+            emcon: false,
         }
     }
 }
@@ -136,7 +140,10 @@ pub fn start(keypair: Keypair, config: TransportConfig) -> Result<Transport, Tra
     let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
     let (event_tx, events) = mpsc::channel(EVENT_QUEUE);
     let local_peer_id = keypair.public().to_peer_id();
-    let swarm = build_swarm(&keypair, &config)?;
+    let swarm = match config.emcon {
+        true => None,
+        false => Some(build_swarm(&keypair, &config)?),
+    };
     let node = Node::new(keypair, config, event_tx);
     tokio::spawn(node.run(swarm, command_rx));
     Ok(Transport {
@@ -238,7 +245,6 @@ struct Node {
     config: TransportConfig,
     events: mpsc::Sender<LinkEvent>,
     shared: Arc<Mutex<Shared>>,
-    blocked: BTreeSet<PeerId>,
     /// Static peers by ID, with the next time to dial each and the current backoff.
     redial: BTreeMap<PeerId, (Multiaddr, tokio::time::Instant, Duration)>,
 }
@@ -260,37 +266,43 @@ impl Node {
             links: BTreeMap::new(),
             peers: BTreeMap::new(),
         };
-        let blocked = config.blocked.clone();
         Node {
             keypair,
             config,
             events,
             shared: Arc::new(Mutex::new(shared)),
-            blocked,
             redial,
         }
     }
 
-    async fn run(mut self, swarm: Swarm<Behaviour>, mut commands: mpsc::Receiver<Command>) {
-        let mut swarm = Some(swarm);
+    async fn run(
+        mut self,
+        mut swarm: Option<Swarm<Behaviour>>,
+        mut commands: mpsc::Receiver<Command>,
+    ) {
+        let mut silent = swarm.is_none();
         loop {
             let Some(mut active) = swarm.take() else {
-                if !self.wait_for_emcon_off(&mut commands).await {
+                if silent && !self.wait_for_emcon_off(&mut commands).await {
                     return;
                 }
+                silent = false;
                 match build_swarm(&self.keypair, &self.config) {
                     Ok(rebuilt) => swarm = Some(rebuilt),
+                    // The old swarm's listeners may still hold their ports for a moment.
                     Err(error) => {
-                        tracing::error!(%error, "cannot rebuild the swarm after emission control")
+                        tracing::warn!(%error, "cannot rebuild the swarm after emission control; retrying");
+                        tokio::time::sleep(REBUILD_RETRY).await;
                     }
                 }
                 continue;
             };
-            for peer in &self.blocked {
-                active.behaviour_mut().blocked.block_peer(*peer);
-            }
             match self.drive(&mut active, &mut commands).await {
-                Stop::Emcon => self.links_down().await,
+                Stop::Emcon => {
+                    drop(active);
+                    silent = true;
+                    self.links_down().await;
+                }
                 Stop::Closed => return,
             }
         }
@@ -339,10 +351,10 @@ impl Node {
                 Command::Emcon(false) => return true,
                 Command::Emcon(true) => {}
                 Command::Block(peer) => {
-                    self.blocked.insert(peer);
+                    self.config.blocked.insert(peer);
                 }
                 Command::Unblock(peer) => {
-                    self.blocked.remove(&peer);
+                    self.config.blocked.remove(&peer);
                 }
                 Command::Peers(reply) => {
                     let _ = reply.send(self.peer_infos().await);
@@ -397,7 +409,7 @@ impl Node {
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, address) in found {
-                    if !swarm.is_connected(&peer) && !self.blocked.contains(&peer) {
+                    if !swarm.is_connected(&peer) && !self.config.blocked.contains(&peer) {
                         tracing::debug!(%peer, %address, "discovered by mDNS");
                         let _ = swarm.dial(address.with_p2p(peer).unwrap_or_else(|a| a));
                     }
@@ -417,11 +429,11 @@ impl Node {
     async fn on_command(&mut self, swarm: &mut Swarm<Behaviour>, command: Command) {
         match command {
             Command::Block(peer) => {
-                self.blocked.insert(peer);
+                self.config.blocked.insert(peer);
                 swarm.behaviour_mut().blocked.block_peer(peer);
             }
             Command::Unblock(peer) => {
-                self.blocked.remove(&peer);
+                self.config.blocked.remove(&peer);
                 swarm.behaviour_mut().blocked.unblock_peer(peer);
                 self.backoff_reset(&peer);
             }
@@ -438,10 +450,12 @@ impl Node {
     fn redial_due(&mut self, swarm: &mut Swarm<Behaviour>) {
         let now = tokio::time::Instant::now();
         for (peer, (address, due, backoff)) in self.redial.iter_mut() {
-            if *due > now || swarm.is_connected(peer) || self.blocked.contains(peer) {
+            if *due > now || swarm.is_connected(peer) || self.config.blocked.contains(peer) {
                 continue;
             }
-            let _ = swarm.dial(address.clone());
+            if let Err(error) = swarm.dial(address.clone()) {
+                tracing::debug!(%peer, ?error, "cannot dial a static peer");
+            }
             *due = now + *backoff;
             *backoff = (*backoff * 2).min(REDIAL_CAP);
         }
@@ -476,7 +490,7 @@ impl Node {
             .peers
             .keys()
             .chain(self.redial.keys())
-            .chain(&self.blocked)
+            .chain(&self.config.blocked)
             .copied()
             .collect();
         known
@@ -488,7 +502,7 @@ impl Node {
                     peer_id: peer,
                     server_name: identity::server_name_of(&peer),
                     connected: record.connected,
-                    blocked: self.blocked.contains(&peer),
+                    blocked: self.config.blocked.contains(&peer),
                     address: record.address.or(static_address),
                     bytes_in: record.bytes_in,
                     bytes_out: record.bytes_out,

@@ -5,7 +5,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use dag::RoomEvent;
-use dag::pdu::NODE_KEY_ID;
 use dag::room::{self, MemoryStore, NewEvent, Received, RoomStore};
 use dag::signing::ServerKey;
 use dag::sync::{Sync, SyncConfig};
@@ -41,8 +40,11 @@ struct TestNode {
 impl TestNode {
     async fn start(seed: u8, static_peers: Vec<libp2p::Multiaddr>) -> TestNode {
         let keypair = identity::keypair_from_seed([seed; 32]);
-        let server_name = identity::server_name_of(&keypair.public().to_peer_id()).unwrap();
-        let key = ServerKey::from_seed(server_name, NODE_KEY_ID, &[seed; 32]);
+        let key = ServerKey::node(&[seed; 32]);
+        assert_eq!(
+            identity::server_name_of(&keypair.public().to_peer_id()).as_deref(),
+            Some(key.server_name())
+        );
         let config = TransportConfig {
             mdns: false,
             listen: vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()],

@@ -108,6 +108,9 @@ pub struct SyncStats {
     pub invalid_events: u64,
     pub frames_sent: u64,
     pub frame_bytes_sent: u64,
+    /// Events sent, and the bytes of the frames that carried them.
+    pub events_sent: u64,
+    pub event_frame_bytes_sent: u64,
 }
 
 struct Link {
@@ -279,6 +282,10 @@ impl Sync {
         let frame = link.codec.compress(&message.encode()).ok()?;
         self.stats.frames_sent += 1;
         self.stats.frame_bytes_sent += frame.len() as u64;
+        if let Message::Events { events, .. } = &message {
+            self.stats.events_sent += events.len() as u64;
+            self.stats.event_frame_bytes_sent += frame.len() as u64;
+        }
         Some(frame)
     }
 
