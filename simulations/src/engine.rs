@@ -869,6 +869,8 @@ impl<'a> Simulation<'a> {
             bytes_on_links,
             retransmitted_bytes: links.iter().map(|l| l.retransmitted_bytes).sum(),
             frames_on_links: links.iter().map(|l| l.frames).sum(),
+            event_frame_bytes: stats.event_frame_bytes_sent,
+            control_frame_bytes: bytes_on_links.saturating_sub(stats.event_frame_bytes_sent),
             bytes_on_links_per_message: ratio(bytes_on_links, tracker.messages_sent),
             event_payloads_received: stats.events_received,
             event_payloads_needed: tracker.stored_from_peers,

@@ -38,6 +38,9 @@ pub struct Summary {
     /// Frame bytes sent again after packet loss.
     pub retransmitted_bytes: u64,
     pub frames_on_links: u64,
+    /// Of `bytes_on_links`: frames that carried events, and all other (control) frames.
+    pub event_frame_bytes: u64,
+    pub control_frame_bytes: u64,
     pub bytes_on_links_per_message: Option<f64>,
     pub event_payloads_received: u64,
     pub event_payloads_needed: u64,
