@@ -26,6 +26,14 @@ pub enum ScenarioError {
     },
 }
 
+/// Bounds that keep every time computation in range: ten simulated years, a day of delay, one
+/// event per second per user or room.
+const MAX_SECONDS: u64 = 10 * 365 * 86_400;
+const MAX_DELAY_MS: u64 = 86_400_000;
+const MAX_RATE_PER_HOUR: f64 = 3600.0;
+/// Matrix timestamps must be safe integers.
+const MAX_UNIX_MS: u64 = (1 << 53) - 1 - MAX_SECONDS * 2000;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
@@ -324,8 +332,20 @@ impl Scenario {
         if self.nodes < 2 || self.nodes > 100_000 {
             return fail("nodes", format!("must be 2..=100000, is {}", self.nodes));
         }
-        if self.duration_s == 0 {
-            return fail("duration_s", "must be positive".into());
+        if self.duration_s == 0 || self.duration_s > MAX_SECONDS {
+            return fail("duration_s", format!("must be 1..={MAX_SECONDS}"));
+        }
+        if self.run.start_unix_ms > MAX_UNIX_MS {
+            return fail(
+                "run.start_unix_ms",
+                format!("must be at most {MAX_UNIX_MS}"),
+            );
+        }
+        if self.run.drain_limit_s > MAX_SECONDS {
+            return fail(
+                "run.drain_limit_s",
+                format!("must be at most {MAX_SECONDS}"),
+            );
         }
         self.validate_link()?;
         self.validate_topology()?;
@@ -356,6 +376,30 @@ impl Scenario {
                     format!("must be in (0, 1], is {}", burst.p_bad_to_good),
                 ));
             }
+        }
+        for (key, value) in [
+            ("latency_ms", link.latency_ms),
+            ("jitter_ms", link.jitter_ms),
+            (
+                "retransmit_timeout_ms",
+                link.retransmit_timeout_ms.unwrap_or(0),
+            ),
+        ] {
+            if value > MAX_DELAY_MS {
+                return Err((
+                    format!("link.{key}"),
+                    format!("must be at most {MAX_DELAY_MS}"),
+                ));
+            }
+        }
+        if link.overhead_bytes_per_packet > 65_535 {
+            return Err((
+                "link.overhead_bytes_per_packet".into(),
+                "must be at most 65535".into(),
+            ));
+        }
+        if link.mtu_bytes > 1 << 24 {
+            return Err(("link.mtu_bytes".into(), "must be at most 16777216".into()));
         }
         if link.bandwidth_bps == 0 {
             return Err(("link.bandwidth_bps".into(), "must be positive".into()));
@@ -398,6 +442,14 @@ impl Scenario {
                 }
                 Ok(())
             }
+            TopologyKind::Full if self.nodes > 2000 => Err((
+                "topology.kind".into(),
+                format!(
+                    "\"full\" is limited to 2000 nodes ({} links), not {}",
+                    2000 * 1999 / 2,
+                    self.nodes
+                ),
+            )),
             TopologyKind::Full | TopologyKind::Line | TopologyKind::Ring => Ok(()),
         }
     }
@@ -421,8 +473,8 @@ impl Scenario {
             ),
             ("state_changes_per_hour", workload.state_changes_per_hour),
         ] {
-            if !(rate.is_finite() && rate >= 0.0) {
-                return fail(key, format!("must be a non-negative number, is {rate}"));
+            if !(rate.is_finite() && (0.0..=MAX_RATE_PER_HOUR).contains(&rate)) {
+                return fail(key, format!("must be 0..={MAX_RATE_PER_HOUR}, is {rate}"));
             }
         }
         if let Some(admins) = workload.admin_nodes
@@ -471,6 +523,17 @@ impl Scenario {
             check_window(&key, "start_s", cut.start_s, "end_s", cut.end_s)?;
         }
         let random = &self.random_faults;
+        for (key, rate) in [
+            ("partitions_per_hour", random.partitions_per_hour),
+            ("crashes_per_hour", random.crashes_per_hour),
+        ] {
+            if rate > MAX_RATE_PER_HOUR {
+                return Err((
+                    format!("random_faults.{key}"),
+                    format!("must be at most {MAX_RATE_PER_HOUR}"),
+                ));
+            }
+        }
         for (key, value) in [
             ("partitions_per_hour", random.partitions_per_hour),
             ("partition_mean_s", random.partition_mean_s),
@@ -506,7 +569,12 @@ fn check_window(
     end_name: &str,
     end: u64,
 ) -> Result<(), (String, String)> {
-    if end > start {
+    if end > MAX_SECONDS {
+        Err((
+            format!("{key}.{end_name}"),
+            format!("must be at most {MAX_SECONDS}"),
+        ))
+    } else if end > start {
         Ok(())
     } else {
         Err((
@@ -575,6 +643,18 @@ restart_s = 9000
             error.contains("fleet.toml") && error.contains("degre"),
             "{error}"
         );
+
+        let text = ISSUE_EXAMPLE.replace("end_s = 21600", "end_s = 18446744073709551615");
+        let error = Scenario::parse("fleet.toml", &text)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("partition[0].end_s"), "{error}");
+
+        let text = ISSUE_EXAMPLE.replace("latency_ms = 800", "latency_ms = 9999999999999");
+        let error = Scenario::parse("fleet.toml", &text)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("link.latency_ms"), "{error}");
 
         let text = ISSUE_EXAMPLE.replace("loss = 0.05", "loss = \"high\"");
         let error = Scenario::parse("fleet.toml", &text)
