@@ -54,6 +54,15 @@ pub fn new_session_id() -> Result<String, CredentialError> {
     Ok(URL_SAFE_NO_PAD.encode(random_bytes::<18>()?))
 }
 
+/// The localpart of a pre-v12 room ID: 18 letters, the shape Synapse uses.
+pub fn new_room_localpart() -> Result<String, CredentialError> {
+    const LETTERS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    Ok(random_bytes::<18>()?
+        .iter()
+        .map(|byte| char::from(LETTERS[usize::from(*byte) % LETTERS.len()]))
+        .collect())
+}
+
 /// A localpart for a user who registers without choosing one.
 pub fn new_localpart() -> Result<String, CredentialError> {
     Ok(format!("u{}", hex::encode(random_bytes::<6>()?)))

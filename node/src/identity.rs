@@ -84,6 +84,15 @@ impl NodeIdentity {
         &self.signing_key
     }
 
+    /// The key that signs this node's events: server name = hex public key, key ID `ed25519:1`.
+    pub fn server_key(&self) -> dag::signing::ServerKey {
+        dag::signing::ServerKey::from_seed(
+            self.server_name.clone(),
+            self.key_id(),
+            &self.signing_key.to_bytes(),
+        )
+    }
+
     fn parse_key_file(path: &Path, text: &str) -> Result<NodeIdentity, IdentityError> {
         let corrupt = |reason: &str| IdentityError::Corrupt {
             path: path.to_path_buf(),

@@ -3,6 +3,8 @@
 //! - [`config`]: settings from defaults, a TOML file, the environment and the command line.
 //! - [`identity`]: the node's ed25519 key, server name and libp2p PeerId.
 //! - [`store`]: the SQLite store and its migrations.
+//! - [`rooms`]: the room service, /sync, and the hook the mesh uses to store and hear events.
+//! - [`api`]: the Matrix Client-Server API.
 
 pub mod admin;
 pub mod api;
@@ -10,5 +12,6 @@ pub mod config;
 pub mod credentials;
 pub mod identity;
 pub mod mesh;
+pub mod rooms;
 pub mod server;
 pub mod store;

@@ -52,10 +52,10 @@ fn run(command: &mut Command) {
     assert!(status.success(), "{command:?} failed with {status}");
 }
 
-#[test]
-fn matrix_nio_registers_logs_in_and_out() {
+/// Runs `script` against a fresh node; skipped unless `FLOTILLA_E2E=1`.
+fn run_script(script: &str) {
     if std::env::var("FLOTILLA_E2E").as_deref() != Ok("1") {
-        eprintln!("skipped: set FLOTILLA_E2E=1 to run the matrix-nio end-to-end test");
+        eprintln!("skipped: set FLOTILLA_E2E=1 to run the matrix-nio end-to-end test {script}");
         return;
     }
     let python = prepared_venv();
@@ -63,7 +63,7 @@ fn matrix_nio_registers_logs_in_and_out() {
     let node = NodeProcess::start(&dir.path().join("node"));
     let homeserver = format!("http://{}", node.address);
     let output = Command::new(&python)
-        .arg(e2e_dir().join("session_basics.py"))
+        .arg(e2e_dir().join(script))
         .arg(&homeserver)
         .output()
         .unwrap();
@@ -75,4 +75,16 @@ fn matrix_nio_registers_logs_in_and_out() {
     );
     assert!(output.status.success(), "{report}");
     assert!(node.stop_with("TERM", Duration::from_secs(20)).success());
+}
+
+#[test]
+fn matrix_nio_registers_logs_in_and_out() {
+    run_script("session_basics.py");
+}
+
+/// Invite and join, three messages in order through long-poll sync, /messages both ways
+/// across pages, and logout.
+#[test]
+fn matrix_nio_rooms_sync_and_history() {
+    run_script("rooms_and_sync.py");
 }

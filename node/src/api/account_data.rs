@@ -123,5 +123,6 @@ async fn write(
             )
         })
         .await?;
+    state.rooms.notify_changed();
     Ok(Json(Value::Object(Map::new())))
 }

@@ -1,10 +1,11 @@
 //! The Matrix Client-Server API. One module per area; each returns the routes it serves
 //! relative to `/_matrix/client/v3`, and [`router`] mounts them under `v3` and the `r0` alias
-//! older clients use. Room and sync endpoints slot in the same way (#4).
+//! older clients use.
 
 mod account_data;
 mod devices;
 mod discovery;
+mod ephemeral;
 pub mod error;
 pub mod extract;
 mod filter;
@@ -13,8 +14,11 @@ mod profile;
 mod push_rules;
 pub mod ratelimit;
 mod register;
+mod room_reads;
+mod rooms;
 mod session;
 mod state;
+mod sync;
 mod to_device;
 mod uia;
 
@@ -39,7 +43,11 @@ pub fn router(state: AppState) -> Router {
         .merge(keys::routes())
         .merge(to_device::routes())
         .merge(filter::routes())
-        .merge(push_rules::routes());
+        .merge(push_rules::routes())
+        .merge(rooms::routes())
+        .merge(room_reads::routes())
+        .merge(ephemeral::routes())
+        .merge(sync::routes());
     Router::new()
         .merge(discovery::unversioned_routes())
         .merge(register::v1_routes())

@@ -1,10 +1,11 @@
-//! What every handler can reach. The room service joins this struct when it exists (#4).
+//! What every handler can reach.
 
 use std::sync::Arc;
 
 use super::ratelimit::RateLimiter;
 use crate::config::Config;
 use crate::identity::NodeIdentity;
+use crate::rooms::RoomService;
 use crate::store::Store;
 
 #[derive(Clone)]
@@ -13,11 +14,15 @@ pub struct AppState {
     pub identity: Arc<NodeIdentity>,
     pub store: Store,
     pub rate_limiter: Arc<RateLimiter>,
+    /// Rooms, /sync notifications, and the hook for the mesh (see [`crate::rooms`]).
+    pub rooms: RoomService,
 }
 
 impl AppState {
     pub fn new(config: Config, identity: NodeIdentity, store: Store) -> AppState {
+        let key = identity.server_key();
         AppState {
+            rooms: RoomService::new(store.clone(), key),
             rate_limiter: Arc::new(RateLimiter::new(config.rate_limits.clone())),
             config: Arc::new(config),
             identity: Arc::new(identity),

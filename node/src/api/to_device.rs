@@ -1,5 +1,5 @@
-//! `/sendToDevice`: messages for devices of local users are queued for their next sync
-//! (#4); relaying to devices on other nodes comes with the mesh.
+//! `/sendToDevice`: messages for devices of local users are queued for their next sync, which
+//! wakes; relaying to devices on other nodes comes with the mesh.
 
 use std::collections::BTreeMap;
 
@@ -73,5 +73,6 @@ async fn send(
             Ok(())
         })
         .await?;
+    state.rooms.notify_changed();
     Ok(Json(json!({})))
 }

@@ -8,7 +8,10 @@ use super::StoreError;
 
 /// The ordered migration scripts; script `i` takes the schema from version `i` to `i + 1`.
 /// Append only: a released script never changes.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_room_service.sql"),
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();

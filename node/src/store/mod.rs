@@ -10,9 +10,12 @@
 //! `flotilla user add`.
 
 pub mod accounts;
+mod cache;
 pub mod client_data;
 pub mod e2ee;
 mod migrations;
+pub mod rooms;
+pub mod timeline;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::path::{Path, PathBuf};

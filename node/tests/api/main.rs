@@ -5,5 +5,7 @@ mod account;
 mod discovery;
 mod e2ee;
 mod register;
+mod rooms;
 mod session;
 mod support;
+mod sync;

@@ -1,0 +1,367 @@
+//! `/sync`: initial and incremental, long-polling, filters, invites, leaves, ephemeral events,
+//! account data and to-device messages.
+
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::rooms::{create_room, join, send_text};
+use crate::support::{Session, TestNode, assert_error};
+
+const V3: &str = "/_matrix/client/v3";
+
+async fn sync(node: &TestNode, session: &Session, query: &str) -> Value {
+    let response = node
+        .get(&format!("{V3}/sync?{query}"), Some(&session.token))
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    response.body
+}
+
+fn timeline_bodies(response: &Value, room_id: &str) -> Vec<String> {
+    response["rooms"]["join"][room_id]["timeline"]["events"]
+        .as_array()
+        .map(|events| {
+            events
+                .iter()
+                .filter_map(|e| e["content"]["body"].as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn initial_then_incremental_sync() {
+    let node = TestNode::new();
+    let alice = node.register("alice").await;
+    let room_id = create_room(&node, &alice, json!({"name": "Mess"})).await;
+    send_text(&node, &alice, &room_id, "t1", "first").await;
+    let initial = sync(&node, &alice, "").await;
+    let room = &initial["rooms"]["join"][&room_id];
+    assert_eq!(timeline_bodies(&initial, &room_id), ["first"]);
+    let state_types: Vec<&str> = room["state"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    let timeline_types: Vec<&str> = room["timeline"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert!(
+        state_types.contains(&"m.room.create") || timeline_types.contains(&"m.room.create"),
+        "{room}"
+    );
+    assert!(room["timeline"]["prev_batch"].is_string());
+    assert!(room["unread_notifications"]["notification_count"].is_i64());
+    assert!(initial["device_one_time_keys_count"].is_object());
+    let event = &room["timeline"]["events"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(event["unsigned"]["transaction_id"], "t1");
+    let since = initial["next_batch"].as_str().unwrap();
+    let quiet = sync(&node, &alice, &format!("since={since}&timeout=0")).await;
+    assert_eq!(quiet["rooms"]["join"], json!({}), "{quiet}");
+    send_text(&node, &alice, &room_id, "t2", "second").await;
+    let next = sync(&node, &alice, &format!("since={since}&timeout=0")).await;
+    assert_eq!(timeline_bodies(&next, &room_id), ["second"]);
+    assert_eq!(
+        next["rooms"]["join"][&room_id]["timeline"]["limited"],
+        false
+    );
+    assert_eq!(
+        next["rooms"]["join"][&room_id]["state"]["events"],
+        json!([])
+    );
+    let full = sync(&node, &alice, &format!("since={since}&full_state=true")).await;
+    assert!(
+        !full["rooms"]["join"][&room_id]["state"]["events"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let bad = node
+        .get(&format!("{V3}/sync?since=garbage"), Some(&alice.token))
+        .await;
+    assert_error(&bad, StatusCode::BAD_REQUEST, "M_INVALID_PARAM");
+}
+
+#[tokio::test]
+async fn long_poll_wakes_on_a_new_message() {
+    let node = TestNode::new();
+    let (alice, bob) = (node.register("alice").await, node.register("bob").await);
+    let room_id = create_room(&node, &alice, json!({"preset": "public_chat"})).await;
+    assert_eq!(join(&node, &bob, &room_id).await.status, StatusCode::OK);
+    let since = sync(&node, &bob, "").await["next_batch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let started = Instant::now();
+    let query = format!("since={since}&timeout=20000");
+    let (response, _) = tokio::join!(sync(&node, &bob, &query), async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        send_text(&node, &alice, &room_id, "t1", "wake up").await
+    });
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(timeline_bodies(&response, &room_id), ["wake up"]);
+    let since = response["next_batch"].as_str().unwrap();
+    let started = Instant::now();
+    let idle = sync(&node, &bob, &format!("since={since}&timeout=300")).await;
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(idle["rooms"]["join"], json!({}));
+}
+
+#[tokio::test]
+async fn timeline_limit_from_inline_and_stored_filters() {
+    let node = TestNode::new();
+    let alice = node.register("alice").await;
+    let room_id = create_room(&node, &alice, json!({})).await;
+    for i in 0..8 {
+        send_text(&node, &alice, &room_id, &format!("t{i}"), &format!("m{i}")).await;
+    }
+    let inline = sync(
+        &node,
+        &alice,
+        "filter=%7B%22room%22%3A%7B%22timeline%22%3A%7B%22limit%22%3A3%7D%7D%7D",
+    )
+    .await;
+    let timeline = &inline["rooms"]["join"][&room_id]["timeline"];
+    assert_eq!(timeline_bodies(&inline, &room_id), ["m5", "m6", "m7"]);
+    assert_eq!(timeline["limited"], true);
+    let prev_batch = timeline["prev_batch"].as_str().unwrap();
+    let earlier = node
+        .get(
+            &format!("{V3}/rooms/{room_id}/messages?dir=b&limit=2&from={prev_batch}"),
+            Some(&alice.token),
+        )
+        .await;
+    let bodies: Vec<&str> = earlier.body["chunk"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["content"]["body"].as_str())
+        .collect();
+    assert_eq!(bodies, ["m4", "m3"]);
+    let created = node
+        .post(
+            &format!("{V3}/user/{}/filter", alice.user_id),
+            Some(&alice.token),
+            json!({"room": {"timeline": {"limit": 2}}}),
+        )
+        .await;
+    let filter_id = created.body["filter_id"].as_str().unwrap();
+    let stored = sync(&node, &alice, &format!("filter={filter_id}")).await;
+    assert_eq!(timeline_bodies(&stored, &room_id), ["m6", "m7"]);
+    let unknown = node
+        .get(&format!("{V3}/sync?filter=999"), Some(&alice.token))
+        .await;
+    assert_error(&unknown, StatusCode::BAD_REQUEST, "M_INVALID_PARAM");
+}
+
+#[tokio::test]
+async fn invites_and_leaves_have_their_sections() {
+    let node = TestNode::new();
+    let (alice, bob) = (node.register("alice").await, node.register("bob").await);
+    let since = sync(&node, &bob, "").await["next_batch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let room_id = create_room(
+        &node,
+        &alice,
+        json!({"name": "Wardroom", "invite": [bob.user_id]}),
+    )
+    .await;
+    let invited = sync(&node, &bob, &format!("since={since}")).await;
+    let invite_state = invited["rooms"]["invite"][&room_id]["invite_state"]["events"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let has = |event_type: &str, state_key: &str| {
+        invite_state
+            .iter()
+            .any(|e| e["type"] == event_type && e["state_key"] == state_key)
+    };
+    assert!(has("m.room.member", &bob.user_id), "{invite_state:?}");
+    assert!(has("m.room.create", "") && has("m.room.name", "") && has("m.room.join_rules", ""));
+    let own = invite_state
+        .iter()
+        .find(|e| e["type"] == "m.room.member")
+        .unwrap();
+    assert_eq!(own["content"]["membership"], "invite");
+    let since = invited["next_batch"].as_str().unwrap().to_owned();
+    assert_eq!(join(&node, &bob, &room_id).await.status, StatusCode::OK);
+    let joined = sync(&node, &bob, &format!("since={since}")).await;
+    let room = &joined["rooms"]["join"][&room_id];
+    let seen: Vec<&Value> = ["state", "timeline"]
+        .iter()
+        .flat_map(|section| room[section]["events"].as_array().unwrap())
+        .collect();
+    assert!(
+        seen.iter().any(|e| e["type"] == "m.room.create"),
+        "a new member gets the room: {joined}"
+    );
+    let since = joined["next_batch"].as_str().unwrap().to_owned();
+    node.call(
+        axum::http::Method::POST,
+        &format!("{V3}/rooms/{room_id}/leave"),
+        Some(&bob.token),
+        None,
+    )
+    .await;
+    let left = sync(&node, &bob, &format!("since={since}")).await;
+    let leave_events = left["rooms"]["leave"][&room_id]["timeline"]["events"]
+        .as_array()
+        .unwrap();
+    assert_eq!(
+        leave_events.last().unwrap()["content"]["membership"],
+        "leave"
+    );
+    assert!(left["rooms"]["join"].get(&room_id).is_none());
+}
+
+#[tokio::test]
+async fn ephemeral_events_account_data_and_unread_counts() {
+    let node = TestNode::new();
+    let (alice, bob) = (node.register("alice").await, node.register("bob").await);
+    let room_id = create_room(&node, &alice, json!({"preset": "public_chat"})).await;
+    assert_eq!(join(&node, &bob, &room_id).await.status, StatusCode::OK);
+    let since = sync(&node, &bob, "").await["next_batch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let first = send_text(&node, &alice, &room_id, "t1", "one").await;
+    send_text(&node, &alice, &room_id, "t2", "two").await;
+    node.put(
+        &format!("{V3}/rooms/{room_id}/typing/{}", alice.user_id),
+        Some(&alice.token),
+        json!({"typing": true, "timeout": 10000}),
+    )
+    .await;
+    node.post(
+        &format!("{V3}/rooms/{room_id}/receipt/m.read/{first}"),
+        Some(&alice.token),
+        json!({}),
+    )
+    .await;
+    node.post(
+        &format!("{V3}/rooms/{room_id}/receipt/m.read/{first}"),
+        Some(&bob.token),
+        json!({}),
+    )
+    .await;
+    node.post(
+        &format!("{V3}/rooms/{room_id}/receipt/m.read.private/{first}"),
+        Some(&alice.token),
+        json!({}),
+    )
+    .await;
+    node.put(
+        &format!(
+            "{V3}/user/{}/rooms/{room_id}/account_data/org.example.tag",
+            bob.user_id
+        ),
+        Some(&bob.token),
+        json!({"x": 1}),
+    )
+    .await;
+    node.put(
+        &format!("{V3}/user/{}/account_data/org.example.global", bob.user_id),
+        Some(&bob.token),
+        json!({"y": 2}),
+    )
+    .await;
+    let response = sync(&node, &bob, &format!("since={since}")).await;
+    let room = &response["rooms"]["join"][&room_id];
+    let ephemeral = room["ephemeral"]["events"].as_array().unwrap();
+    let typing = ephemeral.iter().find(|e| e["type"] == "m.typing").unwrap();
+    assert_eq!(typing["content"]["user_ids"], json!([alice.user_id]));
+    let receipt = ephemeral.iter().find(|e| e["type"] == "m.receipt").unwrap();
+    assert!(
+        receipt["content"][&first]["m.read"][&alice.user_id]["ts"].is_i64(),
+        "{receipt}"
+    );
+    assert!(
+        receipt["content"][&first].get("m.read.private").is_none(),
+        "alice's private receipt is hers alone: {receipt}"
+    );
+    assert_eq!(
+        room["unread_notifications"]["notification_count"], 1,
+        "one message after bob's receipt"
+    );
+    assert_eq!(room["account_data"]["events"][0]["type"], "org.example.tag");
+    assert!(
+        response["account_data"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "org.example.global")
+    );
+    let since = response["next_batch"].as_str().unwrap();
+    node.put(
+        &format!("{V3}/rooms/{room_id}/typing/{}", alice.user_id),
+        Some(&alice.token),
+        json!({"typing": false}),
+    )
+    .await;
+    let stopped = sync(&node, &bob, &format!("since={since}")).await;
+    let typing = stopped["rooms"]["join"][&room_id]["ephemeral"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "m.typing")
+        .cloned()
+        .unwrap();
+    assert_eq!(typing["content"]["user_ids"], json!([]));
+}
+
+#[tokio::test]
+async fn to_device_messages_are_delivered_until_acknowledged() {
+    let node = TestNode::new();
+    let (alice, bob) = (node.register("alice").await, node.register("bob").await);
+    let since = sync(&node, &bob, "").await["next_batch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let sent = node
+        .put(
+            &format!("{V3}/sendToDevice/m.room_key_request/k1"),
+            Some(&alice.token),
+            json!({"messages": {bob.user_id.clone(): {bob.device_id.clone(): {"n": 1}}}}),
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::OK, "{}", sent.body);
+    let first = sync(&node, &bob, &format!("since={since}&timeout=5000")).await;
+    assert_eq!(first["to_device"]["events"][0]["content"]["n"], 1);
+    assert_eq!(
+        first["to_device"]["events"][0]["sender"],
+        alice.user_id.as_str()
+    );
+    let repeated = sync(&node, &bob, &format!("since={since}")).await;
+    assert_eq!(
+        repeated["to_device"]["events"].as_array().unwrap().len(),
+        1,
+        "not acknowledged yet"
+    );
+    let next = first["next_batch"].as_str().unwrap();
+    let acknowledged = sync(&node, &bob, &format!("since={next}")).await;
+    assert_eq!(acknowledged["to_device"]["events"], json!([]));
+    let remaining: i64 = node
+        .database()
+        .query_row("SELECT count(*) FROM to_device_messages", [], |row| {
+            row.get(0)
+        })
+        .unwrap();
+    assert_eq!(remaining, 0);
+}
