@@ -7,6 +7,7 @@ mod link_cmd;
 mod node_args;
 mod resolve_cmd;
 mod run_cmd;
+mod sim_cmd;
 mod user_cmd;
 
 use std::io::IsTerminal;
@@ -43,6 +44,9 @@ enum Command {
     Link(link_cmd::LinkCommand),
     /// Emission control of a running node: stop or resume all transmission.
     Emcon(link_cmd::EmconArgs),
+    /// The partition simulator: run scenarios, sweep seeds, plot results.
+    #[command(subcommand)]
+    Sim(sim_cmd::SimCommand),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
         Command::Peers(args) => link_cmd::peers(args),
         Command::Link(command) => link_cmd::link(command),
         Command::Emcon(args) => link_cmd::emcon(args),
+        Command::Sim(command) => sim_cmd::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -101,6 +101,8 @@ pub enum SyncEvent {
 /// Counters a driver or simulator may report.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SyncStats {
+    /// Event payloads that arrived in frames (an event retried from the waiting set once its
+    /// ancestors arrived is not counted again).
     pub events_received: u64,
     pub duplicate_events: u64,
     pub invalid_events: u64,
@@ -400,6 +402,7 @@ impl Sync {
             match wire::decode_with(&bytes, &link.refs.as_receiver(acked)) {
                 Ok(event) => {
                     link.refs.received(&event);
+                    self.stats.events_received += 1;
                     self.ingest(store, peer, event, now);
                 }
                 // The reference tables no longer mirror: this link cannot go on.
@@ -418,7 +421,6 @@ impl Sync {
     }
 
     fn ingest(&mut self, store: &mut impl RoomStore, peer: &PeerId, event: Object, now: u64) {
-        self.stats.events_received += 1;
         match room::receive(store, event.clone()) {
             Ok(Received::Stored {
                 room_id,
