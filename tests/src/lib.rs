@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+pub mod mesh;
+
 /// The `flotilla` binary of this build profile, built once per test process. Cargo only
 /// provides `CARGO_BIN_EXE_*` to the binary's own package, so the tests ask cargo for it.
 pub fn flotilla_binary() -> &'static Path {
