@@ -3,6 +3,7 @@
 mod dag_cmd;
 mod id_cmd;
 mod init_cmd;
+mod link_cmd;
 mod node_args;
 mod resolve_cmd;
 mod run_cmd;
@@ -35,6 +36,13 @@ enum Command {
     /// Manage the node's user accounts.
     #[command(subcommand)]
     User(user_cmd::UserCommand),
+    /// List a running node's connected and known peers as JSON.
+    Peers(link_cmd::PeersArgs),
+    /// Cut or restore the link to one peer of a running node.
+    #[command(subcommand)]
+    Link(link_cmd::LinkCommand),
+    /// Emission control of a running node: stop or resume all transmission.
+    Emcon(link_cmd::EmconArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +65,9 @@ fn main() -> ExitCode {
         Command::Init(args) => init_cmd::run(args),
         Command::Id(args) => id_cmd::run(args),
         Command::User(command) => user_cmd::run(command),
+        Command::Peers(args) => link_cmd::peers(args),
+        Command::Link(command) => link_cmd::link(command),
+        Command::Emcon(args) => link_cmd::emcon(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

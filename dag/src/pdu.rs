@@ -304,9 +304,7 @@ mod tests {
     use serde_json::json;
 
     fn node_key(seed: u8) -> ServerKey {
-        let seed = [seed; 32];
-        let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
-        ServerKey::from_seed(hex::encode(public.as_bytes()), NODE_KEY_ID, &seed)
+        ServerKey::node(&[seed; 32])
     }
 
     fn message(key: &ServerKey, room_id: &str) -> Object {

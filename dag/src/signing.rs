@@ -34,6 +34,18 @@ impl ServerKey {
         }
     }
 
+    /// A Flotilla node's key: its server name is the hex of the public key, its key ID
+    /// `ed25519:1`, so a server name is enough to check the node's signatures.
+    pub fn node(seed: &[u8; 32]) -> Self {
+        let signing_key = SigningKey::from_bytes(seed);
+        let server_name = hex::encode(signing_key.verifying_key().as_bytes());
+        ServerKey {
+            server_name,
+            key_id: crate::pdu::NODE_KEY_ID.to_owned(),
+            signing_key,
+        }
+    }
+
     pub fn server_name(&self) -> &str {
         &self.server_name
     }

@@ -9,13 +9,16 @@
 //! | 2 | `room_id` | 32 hash bytes for `!`+hash IDs, else text |
 //! | 3 | `sender` | `[localpart, 32 key bytes]` for hex server names, else text |
 //! | 4, 5 | `origin_server_ts`, `depth` | unsigned integers |
-//! | 6, 7 | `prev_events`, `auth_events` | arrays of 32 hash bytes (text for odd IDs) |
+//! | 6, 7 | `prev_events`, `auth_events` | arrays of 32 hash bytes (text for odd IDs), or a link reference |
 //! | 8 | `state_key` | like `sender` |
 //! | 9 | `content` | generic CBOR |
 //! | 10 | `hashes` | absent when `{"sha256": <content hash>}`, which the receiver recomputes; else 32 bytes or generic |
 //! | 11 | `signatures` | `[[server, (key id,) signature bytes], …]`; key id omitted when `ed25519:1`; for the sender's server with `ed25519:1`, just `[signature bytes]` |
 //! | 12 | `unsigned` | generic CBOR |
 //! | 13 | `redacts` (top level, v10) | like an event ID |
+//!
+//! A link reference is an unsigned integer naming an event the link already carried, as
+//! [`EventRefs`] defines it; encoding without references ([`encode`]) never produces one.
 //! | 14 | any other top-level key | map of text to generic CBOR |
 //!
 //! The event ID is never sent: the receiver recomputes it. A field whose value has an unusual
@@ -87,13 +90,42 @@ pub enum WireError {
     DuplicateKey(String),
     #[error("not the canonical encoding of this event")]
     NonCanonical,
+    #[error("reference {0} names no event this link carried")]
+    UnknownReference(u64),
+}
+
+/// Short references to events that a link already carried, seen from the side that encodes:
+/// both ends of a link keep mirrored tables, so a reference costs a byte or two instead of 32.
+pub trait EventRefs {
+    /// The reference the encoder uses for this event, if the link carried it.
+    fn reference(&self, event_id: &str) -> Option<u64>;
+    /// The event a reference names.
+    fn resolve(&self, reference: u64) -> Option<String>;
+}
+
+/// No link: every event ID is sent in full.
+pub struct NoRefs;
+
+impl EventRefs for NoRefs {
+    fn reference(&self, _: &str) -> Option<u64> {
+        None
+    }
+
+    fn resolve(&self, _: u64) -> Option<String> {
+        None
+    }
 }
 
 /// Encodes an event object into its wire bytes.
 pub fn encode(event: &Object) -> Vec<u8> {
+    encode_with(event, &NoRefs)
+}
+
+/// Encodes an event, naming events the link already carried by reference.
+pub fn encode_with(event: &Object, refs: &dyn EventRefs) -> Vec<u8> {
     let mut bytes = Vec::new();
     // Writing into a Vec cannot fail, and every value built by `pack` is serialisable.
-    if let Err(error) = ciborium::ser::into_writer(&pack(event), &mut bytes) {
+    if let Err(error) = ciborium::ser::into_writer(&pack(event, refs), &mut bytes) {
         unreachable!("CBOR serialisation into memory failed: {error}");
     }
     bytes
@@ -101,24 +133,29 @@ pub fn encode(event: &Object) -> Vec<u8> {
 
 /// Decodes wire bytes back into the event object, rejecting anything but the canonical form.
 pub fn decode(bytes: &[u8]) -> Result<Object, WireError> {
+    decode_with(bytes, &NoRefs)
+}
+
+/// Decodes bytes encoded with `refs` (the encoder's view of the link's references).
+pub fn decode_with(bytes: &[u8], refs: &dyn EventRefs) -> Result<Object, WireError> {
     if bytes.len() > MAX_WIRE_EVENT_BYTES {
         return Err(WireError::TooLarge(bytes.len()));
     }
     let mut reader = bytes;
     let value: Cbor = ciborium::de::from_reader_with_recursion_limit(&mut reader, MAX_CBOR_DEPTH)
         .map_err(|e| WireError::Cbor(e.to_string()))?;
-    let event = unpack(value)?;
-    if encode(&event) != bytes {
+    let event = unpack(value, refs)?;
+    if encode_with(&event, refs) != bytes {
         return Err(WireError::NonCanonical);
     }
     Ok(event)
 }
 
-fn pack(event: &Object) -> Cbor {
+fn pack(event: &Object, refs: &dyn EventRefs) -> Cbor {
     let mut fields: Vec<(u8, Cbor)> = Vec::new();
     let mut extra: Vec<(Cbor, Cbor)> = Vec::new();
     for (name, value) in event {
-        match pack_field(name, value, event) {
+        match pack_field(name, value, event, refs) {
             Some(Packed::Field(key, packed)) => fields.push((key, packed)),
             Some(Packed::Omitted) => {}
             None => extra.push((Cbor::Text(name.clone()), json_to_cbor(value))),
@@ -146,7 +183,7 @@ enum Packed {
 }
 
 /// The packed form of a known field, or `None` to send it verbatim as an extra.
-fn pack_field(name: &str, value: &Json, event: &Object) -> Option<Packed> {
+fn pack_field(name: &str, value: &Json, event: &Object, refs: &dyn EventRefs) -> Option<Packed> {
     let field = |key, packed: Option<Cbor>| packed.map(|p| Packed::Field(key, p));
     match name {
         "type" => field(KEY_TYPE, value.as_str().map(pack_event_type)),
@@ -154,14 +191,17 @@ fn pack_field(name: &str, value: &Json, event: &Object) -> Option<Packed> {
         "sender" => field(KEY_SENDER, value.as_str().map(pack_user_like)),
         "origin_server_ts" => field(KEY_ORIGIN_SERVER_TS, value.as_u64().map(Cbor::from)),
         "depth" => field(KEY_DEPTH, value.as_u64().map(Cbor::from)),
-        "prev_events" => field(KEY_PREV_EVENTS, pack_event_ids(value)),
-        "auth_events" => field(KEY_AUTH_EVENTS, pack_event_ids(value)),
+        "prev_events" => field(KEY_PREV_EVENTS, pack_event_ids(value, refs)),
+        "auth_events" => field(KEY_AUTH_EVENTS, pack_event_ids(value, refs)),
         "state_key" => field(KEY_STATE_KEY, value.as_str().map(pack_user_like)),
         "content" => field(KEY_CONTENT, Some(json_to_cbor(value))),
         "hashes" => pack_hashes(value, event),
         "signatures" => field(KEY_SIGNATURES, pack_signatures(value, sender_server(event))),
         "unsigned" => field(KEY_UNSIGNED, Some(json_to_cbor(value))),
-        "redacts" => field(KEY_REDACTS, value.as_str().map(|id| pack_hash_id(id, '$'))),
+        "redacts" => field(
+            KEY_REDACTS,
+            value.as_str().map(|id| pack_event_id(id, refs)),
+        ),
         _ => None,
     }
 }
@@ -182,13 +222,18 @@ fn pack_hash_id(id: &str, sigil: char) -> Cbor {
     hash.map_or_else(|| Cbor::Text(id.to_owned()), Cbor::Bytes)
 }
 
-fn pack_event_ids(value: &Json) -> Option<Cbor> {
+fn pack_event_ids(value: &Json, refs: &dyn EventRefs) -> Option<Cbor> {
     let ids = value.as_array()?;
     let packed = ids
         .iter()
-        .map(|id| id.as_str().map(|id| pack_hash_id(id, '$')))
+        .map(|id| id.as_str().map(|id| pack_event_id(id, refs)))
         .collect::<Option<_>>()?;
     Some(Cbor::Array(packed))
+}
+
+fn pack_event_id(id: &str, refs: &dyn EventRefs) -> Cbor {
+    refs.reference(id)
+        .map_or_else(|| pack_hash_id(id, '$'), Cbor::from)
 }
 
 /// `@local:<64 hex>` as `[local, key bytes]`: Flotilla server names are hex ed25519 keys.
@@ -318,7 +363,7 @@ fn json_integer(i: ciborium::value::Integer, context: &'static str) -> Result<i6
     Ok(wide as i64)
 }
 
-fn unpack(value: Cbor) -> Result<Object, WireError> {
+fn unpack(value: Cbor, refs: &dyn EventRefs) -> Result<Object, WireError> {
     let Cbor::Map(fields) = value else {
         return Err(WireError::Shape("event"));
     };
@@ -339,7 +384,7 @@ fn unpack(value: Cbor) -> Result<Object, WireError> {
                 signatures_field = Some(value);
                 continue;
             }
-            _ => unpack_field(key, value)?,
+            _ => unpack_field(key, value, refs)?,
         };
         for (name, json) in unpacked {
             if event.insert(name.clone(), json).is_some() {
@@ -357,7 +402,11 @@ fn unpack(value: Cbor) -> Result<Object, WireError> {
     Ok(event)
 }
 
-fn unpack_field(key: u8, value: Cbor) -> Result<Vec<(String, Json)>, WireError> {
+fn unpack_field(
+    key: u8,
+    value: Cbor,
+    refs: &dyn EventRefs,
+) -> Result<Vec<(String, Json)>, WireError> {
     let one = |name: &str, json: Json| Ok(vec![(name.to_owned(), json)]);
     match key {
         KEY_TYPE => one("type", unpack_event_type(value)?),
@@ -368,12 +417,12 @@ fn unpack_field(key: u8, value: Cbor) -> Result<Vec<(String, Json)>, WireError> 
             unpack_unsigned(value, "origin_server_ts")?,
         ),
         KEY_DEPTH => one("depth", unpack_unsigned(value, "depth")?),
-        KEY_PREV_EVENTS => one("prev_events", unpack_event_ids(value, "prev_events")?),
-        KEY_AUTH_EVENTS => one("auth_events", unpack_event_ids(value, "auth_events")?),
+        KEY_PREV_EVENTS => one("prev_events", unpack_event_ids(value, refs, "prev_events")?),
+        KEY_AUTH_EVENTS => one("auth_events", unpack_event_ids(value, refs, "auth_events")?),
         KEY_STATE_KEY => one("state_key", unpack_user_like(value, "state_key")?),
         KEY_CONTENT => one("content", cbor_to_json(value, "content")?),
         KEY_UNSIGNED => one("unsigned", cbor_to_json(value, "unsigned")?),
-        KEY_REDACTS => one("redacts", unpack_hash_id(value, '$', "redacts")?),
+        KEY_REDACTS => one("redacts", unpack_event_id(value, refs, "redacts")?),
         KEY_EXTRA => {
             let Cbor::Map(entries) = value else {
                 return Err(WireError::Shape("extra fields"));
@@ -409,15 +458,35 @@ fn unpack_hash_id(value: Cbor, sigil: char, context: &'static str) -> Result<Jso
     }
 }
 
-fn unpack_event_ids(value: Cbor, context: &'static str) -> Result<Json, WireError> {
+fn unpack_event_ids(
+    value: Cbor,
+    refs: &dyn EventRefs,
+    context: &'static str,
+) -> Result<Json, WireError> {
     let Cbor::Array(ids) = value else {
         return Err(WireError::Shape(context));
     };
     Ok(Json::Array(
         ids.into_iter()
-            .map(|id| unpack_hash_id(id, '$', context))
+            .map(|id| unpack_event_id(id, refs, context))
             .collect::<Result<_, _>>()?,
     ))
+}
+
+fn unpack_event_id(
+    value: Cbor,
+    refs: &dyn EventRefs,
+    context: &'static str,
+) -> Result<Json, WireError> {
+    match value {
+        Cbor::Integer(reference) => {
+            let reference = u64::try_from(reference).map_err(|_| WireError::Shape(context))?;
+            refs.resolve(reference)
+                .map(Json::String)
+                .ok_or(WireError::UnknownReference(reference))
+        }
+        other => unpack_hash_id(other, '$', context),
+    }
 }
 
 fn unpack_user_like(value: Cbor, context: &'static str) -> Result<Json, WireError> {
@@ -535,9 +604,7 @@ mod tests {
     use serde_json::json;
 
     fn node_key() -> ServerKey {
-        let seed = [42u8; 32];
-        let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
-        ServerKey::from_seed(hex::encode(public.as_bytes()), "ed25519:1", &seed)
+        ServerKey::node(&[42; 32])
     }
 
     fn hash_id(sigil: char, byte: u8) -> String {
@@ -604,7 +671,7 @@ mod tests {
         assert_eq!(decode(&bytes), Err(WireError::NonCanonical));
 
         // The same event with its type spelled out instead of indexed.
-        let mut fields = match pack(&event) {
+        let mut fields = match pack(&event, &NoRefs) {
             Cbor::Map(fields) => fields,
             _ => unreachable!(),
         };

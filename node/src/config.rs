@@ -22,7 +22,26 @@ pub struct Config {
     pub max_request_bytes: usize,
     pub registration: RegistrationConfig,
     pub rate_limits: RateLimitConfig,
+    pub mesh: MeshConfig,
 }
+
+/// How the node reaches other nodes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MeshConfig {
+    /// libp2p addresses to listen on for peers.
+    pub p2p_listen: Vec<transport::Address>,
+    /// Peers to dial and keep dialing, each `/ip4/…/tcp/…/p2p/<peer id>`.
+    pub peers: Vec<transport::Address>,
+    /// Find peers on the local network with mDNS.
+    pub mdns: bool,
+    /// When set, only these peers may connect ("this ship talks only to the fleet").
+    pub allow_peers: Option<Vec<transport::Peer>>,
+    /// Seconds between pings on an idle link: the only traffic a quiet link carries.
+    pub ping_interval_s: u64,
+}
+
+pub const DEFAULT_P2P_LISTEN: &str = "/ip4/0.0.0.0/tcp/7400";
+pub const DEFAULT_PING_INTERVAL_S: u64 = 240;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegistrationConfig {
@@ -95,6 +114,11 @@ pub struct ConfigLayer {
     pub registration: RegistrationLayer,
     #[serde(default)]
     pub rate_limits: RateLimitLayer,
+    pub p2p_listen: Option<Vec<String>>,
+    pub peers: Option<Vec<String>>,
+    pub mdns: Option<bool>,
+    pub allow_peers: Option<Vec<String>>,
+    pub ping_interval_s: Option<u64>,
 }
 
 #[derive(Debug, Default, Clone, Deserialize)]
@@ -148,6 +172,17 @@ impl Config {
                 tokens: Vec::new(),
             },
             rate_limits: RateLimitConfig::default(),
+            mesh: MeshConfig {
+                p2p_listen: vec![
+                    DEFAULT_P2P_LISTEN
+                        .parse()
+                        .expect("the default p2p address parses"),
+                ],
+                peers: Vec::new(),
+                mdns: true,
+                allow_peers: None,
+                ping_interval_s: DEFAULT_PING_INTERVAL_S,
+            },
         }
     }
 
@@ -220,6 +255,50 @@ impl Config {
         if let Some(burst) = limits.auth_burst {
             target.auth_burst = burst;
         }
+        self.apply_mesh(
+            layer.p2p_listen,
+            layer.peers,
+            layer.mdns,
+            layer.allow_peers,
+            layer.ping_interval_s,
+        )
+    }
+
+    fn apply_mesh(
+        &mut self,
+        p2p_listen: Option<Vec<String>>,
+        peers: Option<Vec<String>>,
+        mdns: Option<bool>,
+        allow_peers: Option<Vec<String>>,
+        ping_interval_s: Option<u64>,
+    ) -> Result<(), ConfigError> {
+        if let Some(addresses) = p2p_listen {
+            self.mesh.p2p_listen = parse_all("p2p_listen", addresses)?;
+        }
+        if let Some(addresses) = peers {
+            self.mesh.peers = parse_all("peers", addresses)?;
+            if let Some(bad) = self
+                .mesh
+                .peers
+                .iter()
+                .find(|a| !a.iter().any(|p| matches!(p, transport::Protocol::P2p(_))))
+            {
+                return Err(ConfigError::Invalid {
+                    name: "peers".into(),
+                    value: bad.to_string(),
+                    message: "a static peer address must end in /p2p/<peer id>".into(),
+                });
+            }
+        }
+        if let Some(mdns) = mdns {
+            self.mesh.mdns = mdns;
+        }
+        if let Some(peers) = allow_peers {
+            self.mesh.allow_peers = Some(parse_all("allow_peers", peers)?);
+        }
+        if let Some(seconds) = ping_interval_s {
+            self.mesh.ping_interval_s = seconds.max(1);
+        }
         Ok(())
     }
 
@@ -284,6 +363,16 @@ where
     })
 }
 
+fn parse_all<T: FromStr>(name: &str, values: Vec<String>) -> Result<Vec<T>, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    values
+        .iter()
+        .map(|value| parse_value(name, value))
+        .collect()
+}
+
 fn positive_rate(name: &str, rate: f64) -> Result<f64, ConfigError> {
     if rate.is_finite() && rate > 0.0 {
         Ok(rate)
@@ -345,6 +434,11 @@ fn layer_from_env(env: &HashMap<String, String>) -> Result<ConfigLayer, ConfigEr
             auth_per_second: variables.parsed("RATE_LIMITS_AUTH_PER_SECOND")?,
             auth_burst: variables.parsed("RATE_LIMITS_AUTH_BURST")?,
         },
+        p2p_listen: variables.list("P2P_LISTEN"),
+        peers: variables.list("PEERS"),
+        mdns: variables.parsed("MDNS")?,
+        allow_peers: variables.list("ALLOW_PEERS"),
+        ping_interval_s: variables.parsed("PING_INTERVAL_S")?,
     })
 }
 
@@ -354,6 +448,18 @@ struct EnvVariables<'a>(&'a HashMap<String, String>);
 impl EnvVariables<'_> {
     fn get(&self, option: &str) -> Option<String> {
         self.0.get(&format!("{ENV_PREFIX}{option}")).cloned()
+    }
+
+    /// A comma-separated list.
+    fn list(&self, option: &str) -> Option<Vec<String>> {
+        self.get(option).map(|items| {
+            items
+                .split(',')
+                .map(str::trim)
+                .filter(|item| !item.is_empty())
+                .map(String::from)
+                .collect()
+        })
     }
 
     fn parsed<T: FromStr>(&self, option: &str) -> Result<Option<T>, ConfigError>
@@ -386,6 +492,21 @@ default_room_version = "12"
 
 # Largest request body accepted, in bytes; larger requests get 413 M_TOO_LARGE.
 max_request_bytes = 1048576
+
+# libp2p addresses where other nodes reach this one (FLOTILLA_P2P_LISTEN, comma-separated).
+p2p_listen = ["/ip4/0.0.0.0/tcp/7400"]
+
+# Nodes to dial and keep dialing, each ending in /p2p/<peer id> (`flotilla id` prints it).
+peers = []
+
+# Find nodes on the local network with mDNS (FLOTILLA_MDNS=false turns it off).
+mdns = true
+
+# When set, only these peer IDs may connect at all; anyone else is refused at connection time.
+# allow_peers = ["12D3KooW..."]
+
+# Seconds between pings on an idle link, the only traffic a quiet link carries.
+ping_interval_s = 240
 
 [registration]
 # auto:   open while `listen` is a loopback address; otherwise "token" if tokens are set,
@@ -503,8 +624,27 @@ mod tests {
             ("FLOTILLA_RATE_LIMITS_CLIENT_BURST", "9"),
             ("FLOTILLA_RATE_LIMITS_AUTH_PER_SECOND", "0.5"),
             ("FLOTILLA_RATE_LIMITS_AUTH_BURST", "3"),
+            (
+                "FLOTILLA_P2P_LISTEN",
+                "/ip4/127.0.0.1/tcp/0, /ip4/127.0.0.1/tcp/9",
+            ),
+            (
+                "FLOTILLA_PEERS",
+                "/ip4/127.0.0.1/tcp/5/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA",
+            ),
+            ("FLOTILLA_MDNS", "false"),
+            (
+                "FLOTILLA_ALLOW_PEERS",
+                "12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA",
+            ),
+            ("FLOTILLA_PING_INTERVAL_S", "600"),
         ]);
         let config = Config::load_from(None, &env, ConfigLayer::default()).unwrap();
+        assert_eq!(config.mesh.p2p_listen.len(), 2);
+        assert_eq!(config.mesh.peers.len(), 1);
+        assert!(!config.mesh.mdns);
+        assert_eq!(config.mesh.allow_peers.as_ref().map(Vec::len), Some(1));
+        assert_eq!(config.mesh.ping_interval_s, 600);
         assert_eq!(config.default_room_version, RoomVersion::V11);
         assert_eq!(config.max_request_bytes, 4096);
         assert_eq!(config.registration.mode, RegistrationMode::Token);
@@ -544,6 +684,15 @@ mod tests {
         let env = env(&[("HOME", "/h"), ("FLOTILLA_CONFIG", file.to_str().unwrap())]);
         let config = Config::load_from(None, &env, ConfigLayer::default()).unwrap();
         assert_eq!(config.max_request_bytes, 10);
+    }
+
+    #[test]
+    fn static_peers_need_a_peer_id() {
+        let env = env(&[("HOME", "/h"), ("FLOTILLA_PEERS", "/ip4/127.0.0.1/tcp/5")]);
+        let error = Config::load_from(None, &env, ConfigLayer::default()).unwrap_err();
+        assert!(error.to_string().contains("peers"), "{error}");
+        let env = self::env(&[("HOME", "/h"), ("FLOTILLA_P2P_LISTEN", "not an address")]);
+        assert!(Config::load_from(None, &env, ConfigLayer::default()).is_err());
     }
 
     #[test]

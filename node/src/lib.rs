@@ -6,10 +6,12 @@
 //! - [`rooms`]: the room service, /sync, and the hook the mesh uses to store and hear events.
 //! - [`api`]: the Matrix Client-Server API.
 
+pub mod admin;
 pub mod api;
 pub mod config;
 pub mod credentials;
 pub mod identity;
+pub mod mesh;
 pub mod rooms;
 pub mod server;
 pub mod store;

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 
 use tokio::net::TcpListener;
 
+use crate::admin::{AdminServer, LinkState};
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::identity::{IdentityError, NodeIdentity};
@@ -28,6 +29,13 @@ pub enum NodeError {
     },
     #[error("the HTTP server failed")]
     Serve(#[source] std::io::Error),
+    #[error(transparent)]
+    Transport(#[from] transport::TransportError),
+    #[error("cannot set up the admin socket in {path}")]
+    Admin {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Runs the node until `shutdown` completes, then lets in-flight requests finish and closes
@@ -49,6 +57,20 @@ pub async fn run(
             source,
         })?;
     let address = listener.local_addr().map_err(NodeError::Serve)?;
+    let admin_error = |source| NodeError::Admin {
+        path: config.data_dir.clone(),
+        source,
+    };
+    let link_state = LinkState::load(&config.data_dir).map_err(admin_error)?;
+    let admin_socket = AdminServer::bind(&config.data_dir).map_err(admin_error)?;
+    let transport = crate::mesh::start_transport(&config, &identity, &link_state)?;
+    let admin = AdminServer::new(
+        config.data_dir.clone(),
+        transport.commands.clone(),
+        link_state,
+    );
+    let admin_task = tokio::spawn(admin.serve(admin_socket));
+    let mesh_task = tokio::spawn(log_link_events(transport));
     tracing::info!(
         %address,
         server_name = identity.server_name(),
@@ -65,8 +87,26 @@ pub async fn run(
     .with_graceful_shutdown(shutdown)
     .await;
     tracing::info!("HTTP server stopped; closing the database");
+    admin_task.abort();
+    mesh_task.abort();
     tokio::task::spawn_blocking(move || store_thread.join())
         .await
         .map_err(|error| NodeError::Serve(std::io::Error::other(error)))?;
     served.map_err(NodeError::Serve)
+}
+
+/// Until rooms are synced over the mesh, the node reports its links in the log.
+async fn log_link_events(mut transport: transport::Transport) {
+    while let Some(event) = transport.events.recv().await {
+        match event {
+            transport::LinkEvent::Listening { address } => {
+                tracing::info!(%address, "listening for peers")
+            }
+            transport::LinkEvent::Up {
+                peer, server_name, ..
+            } => tracing::info!(%peer, server_name, "link up"),
+            transport::LinkEvent::Down { peer } => tracing::info!(%peer, "link down"),
+            transport::LinkEvent::Frame { .. } => {}
+        }
+    }
 }

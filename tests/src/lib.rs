@@ -52,6 +52,8 @@ pub fn free_address() -> SocketAddr {
 }
 
 /// A `flotilla` command with no `FLOTILLA_*` settings inherited from the caller's environment.
+/// Its mesh stays on loopback: peers only on an ephemeral 127.0.0.1 port, no mDNS, so test
+/// nodes meet only the peers a test names.
 pub fn flotilla_command() -> Command {
     let mut command = Command::new(flotilla_binary());
     for (name, _) in std::env::vars() {
@@ -60,6 +62,8 @@ pub fn flotilla_command() -> Command {
         }
     }
     command.env("RUST_LOG", "info");
+    command.env("FLOTILLA_MDNS", "false");
+    command.env("FLOTILLA_P2P_LISTEN", "/ip4/127.0.0.1/tcp/0");
     command
 }
 

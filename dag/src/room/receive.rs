@@ -341,19 +341,18 @@ fn next_room_info(
     if event.status == EventStatus::Rejected {
         return Ok(room);
     }
-    replace_cited(&mut room.sync_heads, pdu);
-    if event.status == EventStatus::SoftFailed {
-        return Ok(room);
+    if event.status == EventStatus::Accepted {
+        replace_cited(&mut room.forward_extremities, pdu);
     }
-    let extends_every_extremity = room
-        .forward_extremities
+    let extends_every_head = room
+        .sync_heads
         .iter()
-        .all(|e| pdu.prev_events().any(|p| p == e));
-    replace_cited(&mut room.forward_extremities, pdu);
-    room.current_state = if extends_every_extremity {
+        .all(|head| pdu.prev_events().any(|p| p == head));
+    replace_cited(&mut room.sync_heads, pdu);
+    room.current_state = if extends_every_head {
         Arc::clone(&event.state_after)
     } else {
-        let states = extremity_states(store, &room.forward_extremities, event);
+        let states = head_states(store, &room.sync_heads, event);
         resolve_states_with(store, Some(event), room.version, &states)?
     };
     Ok(room)
@@ -365,7 +364,7 @@ fn replace_cited(heads: &mut Vec<String>, pdu: &Pdu) {
     heads.sort();
 }
 
-fn extremity_states(
+fn head_states(
     store: &impl RoomStore,
     extremities: &[String],
     event: &StoredEvent,

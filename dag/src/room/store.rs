@@ -41,7 +41,10 @@ pub struct RoomInfo {
     /// Events held and relayed (accepted or soft-failed) that no such event cites: what this
     /// node tells peers it has. Differs from the forward extremities only by soft-failed events.
     pub sync_heads: Vec<String>,
-    /// The resolution of the states after the forward extremities.
+    /// The resolution of the states after the sync heads: a function of the events held, so
+    /// every node holding the same events agrees on it. Soft-failed events count here, but
+    /// state resolution checks them again against the other branches; what soft-failure
+    /// withholds is a place in the timeline and in new events' `prev_events`.
     pub current_state: Arc<StateMap<String>>,
 }
 

@@ -4,7 +4,6 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::RoomEvent;
-use crate::pdu::NODE_KEY_ID;
 use crate::state_res::StateMap;
 
 /// A node in miniature: a store and a key whose hex public key is the server name.
@@ -16,9 +15,7 @@ struct Node {
 
 impl Node {
     fn new(seed: u8) -> Node {
-        let seed = [seed; 32];
-        let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
-        let key = ServerKey::from_seed(hex::encode(public.as_bytes()), NODE_KEY_ID, &seed);
+        let key = ServerKey::node(&[seed; 32]);
         Node {
             store: MemoryStore::new(),
             key,

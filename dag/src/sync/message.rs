@@ -27,8 +27,9 @@ pub enum Message {
     Hello { digest: [u8; 16] },
     /// Heads of some rooms; sent for every room when digests differ.
     Heads(Vec<RoomHeads>),
-    /// Events in wire form, ancestors first.
-    Events(Vec<Vec<u8>>),
+    /// Events in wire form, ancestors first; `acked` is how many events the sender had
+    /// received on this link, which its link references count from.
+    Events { acked: u64, events: Vec<Vec<u8>> },
     /// Please send these events.
     Want(Vec<String>),
     /// Lazy announcement: I hold these events.
@@ -67,9 +68,10 @@ impl Message {
                 Cbor::from(HEADS),
                 Cbor::Array(rooms.iter().map(encode_room_heads).collect()),
             ],
-            Message::Events(events) => {
+            Message::Events { acked, events } => {
                 vec![
                     Cbor::from(EVENTS),
+                    Cbor::from(*acked),
                     Cbor::Array(events.iter().map(|e| Cbor::Bytes(e.clone())).collect()),
                 ]
             }
@@ -114,10 +116,13 @@ impl Message {
                 digest: decode_digest(items.next())?,
             },
             HEADS => Message::Heads(decode_list(items.next(), decode_room_heads)?),
-            EVENTS => Message::Events(decode_list(items.next(), |e| match e {
-                Cbor::Bytes(bytes) => Ok(bytes),
-                _ => Err(MessageError("event is not bytes")),
-            })?),
+            EVENTS => Message::Events {
+                acked: decode_u64(items.next())?,
+                events: decode_list(items.next(), |e| match e {
+                    Cbor::Bytes(bytes) => Ok(bytes),
+                    _ => Err(MessageError("event is not bytes")),
+                })?,
+            },
             WANT => Message::Want(decode_ids(items.next())?),
             IHAVE => Message::IHave(decode_ids(items.next())?),
             PRUNE => Message::Prune,
@@ -271,7 +276,10 @@ mod tests {
                     locator: vec![],
                 },
             ]),
-            Message::Events(vec![vec![1, 2, 3], vec![]]),
+            Message::Events {
+                acked: 300,
+                events: vec![vec![1, 2, 3], vec![]],
+            },
             Message::Want(vec![id(5)]),
             Message::IHave(vec![id(6), id(7)]),
             Message::Prune,

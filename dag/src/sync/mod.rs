@@ -29,6 +29,7 @@
 mod codec;
 pub mod message;
 mod reconcile;
+mod refs;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -37,6 +38,7 @@ use serde_json::Value;
 pub use codec::CodecError;
 use codec::FrameCodec;
 use message::{Message, RoomHeads};
+use refs::LinkRefs;
 
 use crate::canonical_json::Object;
 use crate::room::{self, EventStatus, ReceiveError, Received, RoomStore};
@@ -104,10 +106,14 @@ pub struct SyncStats {
     pub invalid_events: u64,
     pub frames_sent: u64,
     pub frame_bytes_sent: u64,
+    /// Events sent, and the bytes of the frames that carried them.
+    pub events_sent: u64,
+    pub event_frame_bytes_sent: u64,
 }
 
 struct Link {
     codec: FrameCodec,
+    refs: LinkRefs,
     /// Whether new events go to this peer in full (else announced).
     eager: bool,
     /// Control messages, sent before any events.
@@ -171,6 +177,7 @@ impl Sync {
         let digest = reconcile::digest(store);
         let link = Link {
             codec: FrameCodec::new()?,
+            refs: LinkRefs::default(),
             eager: true,
             control: VecDeque::from([Message::Hello { digest }]),
             queue: VecDeque::new(),
@@ -213,13 +220,7 @@ impl Sync {
             .and_then(|bytes| Message::decode(&bytes).map_err(|e| e.to_string()));
         match message {
             Ok(message) => self.handle(store, peer, message, now),
-            Err(reason) => {
-                self.peer_disconnected(peer);
-                self.events.push_back(SyncEvent::Disconnect {
-                    peer: peer.clone(),
-                    reason,
-                });
-            }
+            Err(reason) => self.drop_link(peer, reason),
         }
     }
 
@@ -279,6 +280,10 @@ impl Sync {
         let frame = link.codec.compress(&message.encode()).ok()?;
         self.stats.frames_sent += 1;
         self.stats.frame_bytes_sent += frame.len() as u64;
+        if let Message::Events { events, .. } = &message {
+            self.stats.events_sent += events.len() as u64;
+            self.stats.event_frame_bytes_sent += frame.len() as u64;
+        }
         Some(frame)
     }
 
@@ -286,7 +291,7 @@ impl Sync {
         match message {
             Message::Hello { digest } => self.on_hello(store, peer, digest),
             Message::Heads(rooms) => self.on_heads(store, peer, rooms),
-            Message::Events(events) => self.on_events(store, peer, events, now),
+            Message::Events { acked, events } => self.on_events(store, peer, acked, events, now),
             Message::Want(ids) => self.queue_events(store, peer, ids),
             Message::IHave(ids) => self.on_ihave(store, peer, ids, now),
             Message::Prune => self.set_eager(peer, false),
@@ -384,16 +389,32 @@ impl Sync {
         &mut self,
         store: &mut impl RoomStore,
         peer: &PeerId,
+        acked: u64,
         events: Vec<Vec<u8>>,
         now: u64,
     ) {
         for bytes in events {
-            match wire::decode(&bytes) {
-                Ok(event) => self.ingest(store, peer, event, now),
-                Err(_) => self.stats.invalid_events += 1,
+            let Some(link) = self.links.get_mut(peer) else {
+                return;
+            };
+            match wire::decode_with(&bytes, &link.refs.as_receiver(acked)) {
+                Ok(event) => {
+                    link.refs.received(&event);
+                    self.ingest(store, peer, event, now);
+                }
+                // The reference tables no longer mirror: this link cannot go on.
+                Err(error) => return self.drop_link(peer, format!("undecodable event: {error}")),
             }
         }
         self.retry_waiting(store, now);
+    }
+
+    fn drop_link(&mut self, peer: &PeerId, reason: String) {
+        self.peer_disconnected(peer);
+        self.events.push_back(SyncEvent::Disconnect {
+            peer: peer.clone(),
+            reason,
+        });
     }
 
     fn ingest(&mut self, store: &mut impl RoomStore, peer: &PeerId, event: Object, now: u64) {
@@ -605,16 +626,18 @@ fn next_events_frame(
             link.queued.remove(&id);
             continue;
         };
-        let encoded = wire::encode(event.pdu.json());
+        let encoded = wire::encode_with(event.pdu.json(), &link.refs.as_sender());
         if !events.is_empty() && bytes + encoded.len() > config.max_frame_bytes / 2 {
             break;
         }
+        link.refs.sent(event.pdu.json());
         bytes += encoded.len();
         events.push(encoded);
         let id = link.queue.pop_front()?;
         link.queued.remove(&id);
     }
-    (!events.is_empty()).then_some(Message::Events(events))
+    let acked = link.refs.received_count();
+    (!events.is_empty()).then_some(Message::Events { acked, events })
 }
 
 fn ancestors_held(store: &impl RoomStore, event: &Object) -> bool {

@@ -6,7 +6,6 @@ use serde_json::json;
 
 use super::*;
 use crate::RoomVersion;
-use crate::pdu::NODE_KEY_ID;
 use crate::room::{MemoryStore, NewEvent};
 use crate::signing::ServerKey;
 
@@ -44,9 +43,7 @@ impl Net {
     fn new(count: u8) -> Net {
         let nodes = (1..=count)
             .map(|seed| {
-                let seed = [seed; 32];
-                let public = ed25519_dalek::SigningKey::from_bytes(&seed).verifying_key();
-                let key = ServerKey::from_seed(hex::encode(public.as_bytes()), NODE_KEY_ID, &seed);
+                let key = ServerKey::node(&[seed; 32]);
                 Node {
                     store: MemoryStore::new(),
                     sync: Sync::new(SyncConfig::default()),
@@ -256,6 +253,17 @@ impl Net {
     }
 }
 
+/// Two linked nodes in a room that both have joined.
+fn joined_pair() -> (Net, String) {
+    let mut net = Net::new(2);
+    let room = net.create_room(0);
+    net.connect(0, 1);
+    net.settle();
+    net.join(1, &room);
+    net.settle();
+    (net, room)
+}
+
 #[test]
 fn a_new_peer_receives_a_whole_room() {
     let mut net = Net::new(2);
@@ -271,12 +279,7 @@ fn a_new_peer_receives_a_whole_room() {
 
 #[test]
 fn live_messages_are_pushed_both_ways() {
-    let mut net = Net::new(2);
-    let room = net.create_room(0);
-    net.connect(0, 1);
-    net.settle();
-    net.join(1, &room);
-    net.settle();
+    let (mut net, room) = joined_pair();
     for i in 0..10 {
         net.say(i % 2, &room, &format!("ping {i}"));
         net.settle();
@@ -458,7 +461,10 @@ fn forged_events_are_not_stored_or_relayed() {
     .unwrap()
     .clone();
     crate::signing::hash_and_sign_event(RoomVersion::V12, &mut forged, &net.nodes[2].key).unwrap();
-    let frame_message = Message::Events(vec![wire::encode(&forged)]);
+    let frame_message = Message::Events {
+        acked: 0,
+        events: vec![wire::encode(&forged)],
+    };
     let peer2 = net.nodes[2].peer_id();
     let mut codec = FrameCodec::new().unwrap();
     net.disconnect(1, 2);
@@ -479,5 +485,59 @@ fn forged_events_are_not_stored_or_relayed() {
         net.nodes
             .iter()
             .all(|n| n.store.event(&forged_id).is_none())
+    );
+}
+
+/// A regression guard for the steady-state cost of a short message on a two-node link (the
+/// design target is 100 bytes median; see issue "Low-bandwidth links" for the benchmark).
+#[test]
+fn a_short_message_costs_about_a_hundred_bytes_on_the_link() {
+    let (mut net, room) = joined_pair();
+    for i in 0..20 {
+        net.say(i % 2, &room, &format!("warm up {i}"));
+        net.settle();
+    }
+    net.stats.clear();
+    let bodies = [
+        "Surfacing at 0600, all well",
+        "Contact bearing 270, closing",
+        "Roger, holding position",
+    ];
+    for i in 0..60 {
+        net.say(i % 2, &room, bodies[i % 3]);
+        net.settle();
+    }
+    let bytes: u64 = net.stats.values().map(|s| s.bytes).sum();
+    assert!(bytes / 60 <= 110, "{} bytes per message", bytes / 60);
+}
+
+/// Reconciliation after a partition in which each side wrote many messages: everything beyond
+/// the frames carrying events (digests, heads, locators) stays small per missing event.
+#[test]
+fn reconciliation_overhead_per_missing_event_is_small() {
+    let (mut net, room) = joined_pair();
+    net.disconnect(0, 1);
+    for i in 0..300 {
+        net.say(0, &room, &format!("port side report {i}"));
+        net.say(1, &room, &format!("starboard report {i}"));
+    }
+    let before: Vec<SyncStats> = net.nodes.iter().map(|n| n.sync.stats()).collect();
+    net.connect(0, 1);
+    net.settle();
+    net.assert_converged(&room);
+    let (mut control, mut events) = (0, 0);
+    for (node, before) in net.nodes.iter().zip(before) {
+        let after = node.sync.stats();
+        control += (after.frame_bytes_sent - after.event_frame_bytes_sent)
+            - (before.frame_bytes_sent - before.event_frame_bytes_sent);
+        events += after.events_sent - before.events_sent;
+    }
+    assert!(
+        (600..=620).contains(&events),
+        "{events} events sent for 600 missing"
+    );
+    assert!(
+        control / events <= 25,
+        "{control} control bytes for {events} events"
     );
 }
