@@ -17,6 +17,11 @@
 //!   a receiver that falls further behind gets `RecvError::Lagged` and should reconcile from
 //!   the rooms' heads instead.
 //! - [`RoomService::notify_changed`]: wakes /sync after a write that did not go through here.
+//!
+//! For `transport::mesh::run`: `RoomService` implements `transport::mesh::RoomsAccess` (its
+//! `run` is `with_room_store` with [`EventOrigin::Peer`]), and
+//! [`RoomService::local_event_ids`]`(capacity)` gives `MeshInputs::local_events`. The mesh's
+//! `MeshEvent::Stored` notices need no action: stores through `run` already wake `/sync`.
 
 pub mod client_event;
 pub mod create;
@@ -26,6 +31,7 @@ pub mod timeline;
 pub mod typing;
 pub mod visibility;
 
+mod mesh_hook;
 mod send;
 
 use std::sync::{Arc, Mutex};
