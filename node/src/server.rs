@@ -70,7 +70,6 @@ pub async fn run(
         link_state,
     );
     let admin_task = tokio::spawn(admin.serve(admin_socket));
-    let mesh_task = tokio::spawn(log_link_events(transport));
     tracing::info!(
         %address,
         server_name = identity.server_name(),
@@ -79,7 +78,9 @@ pub async fn run(
         registration = ?config.registration_policy(),
         "serving the Matrix Client-Server API"
     );
-    let app = api::router(AppState::new(config, identity, store));
+    let state = AppState::new(config, identity, store);
+    let mesh_task = tokio::spawn(crate::mesh::run(state.rooms.clone(), transport));
+    let app = api::router(state);
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -93,20 +94,4 @@ pub async fn run(
         .await
         .map_err(|error| NodeError::Serve(std::io::Error::other(error)))?;
     served.map_err(NodeError::Serve)
-}
-
-/// Until rooms are synced over the mesh, the node reports its links in the log.
-async fn log_link_events(mut transport: transport::Transport) {
-    while let Some(event) = transport.events.recv().await {
-        match event {
-            transport::LinkEvent::Listening { address } => {
-                tracing::info!(%address, "listening for peers")
-            }
-            transport::LinkEvent::Up {
-                peer, server_name, ..
-            } => tracing::info!(%peer, server_name, "link up"),
-            transport::LinkEvent::Down { peer } => tracing::info!(%peer, "link down"),
-            transport::LinkEvent::Frame { .. } => {}
-        }
-    }
 }

@@ -144,7 +144,7 @@ pub fn start(keypair: Keypair, config: TransportConfig) -> Result<Transport, Tra
         true => None,
         false => Some(build_swarm(&keypair, &config)?),
     };
-    let node = Node::new(keypair, config, event_tx);
+    let node = Node::new(keypair, config, event_tx, commands.clone());
     tokio::spawn(node.run(swarm, command_rx));
     Ok(Transport {
         local_peer_id,
@@ -244,13 +244,20 @@ struct Node {
     keypair: Keypair,
     config: TransportConfig,
     events: mpsc::Sender<LinkEvent>,
+    /// The transport's own command channel, for readers that must close a misbehaving link.
+    commands: mpsc::Sender<Command>,
     shared: Arc<Mutex<Shared>>,
     /// Static peers by ID, with the next time to dial each and the current backoff.
     redial: BTreeMap<PeerId, (Multiaddr, tokio::time::Instant, Duration)>,
 }
 
 impl Node {
-    fn new(keypair: Keypair, config: TransportConfig, events: mpsc::Sender<LinkEvent>) -> Node {
+    fn new(
+        keypair: Keypair,
+        config: TransportConfig,
+        events: mpsc::Sender<LinkEvent>,
+        commands: mpsc::Sender<Command>,
+    ) -> Node {
         let now = tokio::time::Instant::now();
         let redial = config
             .static_peers
@@ -270,6 +277,7 @@ impl Node {
             keypair,
             config,
             events,
+            commands,
             shared: Arc::new(Mutex::new(shared)),
             redial,
         }
@@ -322,13 +330,13 @@ impl Node {
                 return Stop::Closed;
             }
         };
-        let accept = tokio::spawn(accept_streams(
-            incoming,
-            Arc::clone(&self.shared),
-            self.events.clone(),
-            control.clone(),
-            self.config.max_frame_bytes,
-        ));
+        let readers = Readers {
+            shared: Arc::clone(&self.shared),
+            events: self.events.clone(),
+            commands: self.commands.clone(),
+            max_frame_bytes: self.config.max_frame_bytes,
+        };
+        let accept = tokio::spawn(accept_streams(incoming, readers, control.clone()));
         let mut redial_tick = tokio::time::interval(Duration::from_millis(500));
         let stop = loop {
             tokio::select! {
@@ -572,43 +580,43 @@ async fn write_frames(
     }
 }
 
-async fn accept_streams(
-    mut incoming: libp2p_stream::IncomingStreams,
+/// What every stream reader needs.
+#[derive(Clone)]
+struct Readers {
     shared: Arc<Mutex<Shared>>,
     events: mpsc::Sender<LinkEvent>,
-    control: libp2p_stream::Control,
+    commands: mpsc::Sender<Command>,
     max_frame_bytes: usize,
+}
+
+async fn accept_streams(
+    mut incoming: libp2p_stream::IncomingStreams,
+    readers: Readers,
+    control: libp2p_stream::Control,
 ) {
     while let Some((peer, stream)) = incoming.next().await {
-        link_up(&shared, &events, peer, control.clone()).await;
-        tokio::spawn(read_frames(
-            Arc::clone(&shared),
-            events.clone(),
-            peer,
-            stream,
-            max_frame_bytes,
-        ));
+        link_up(&readers.shared, &readers.events, peer, control.clone()).await;
+        tokio::spawn(read_frames(readers.clone(), peer, stream));
     }
 }
 
-/// Reads the peer's frames and hands them to the node; a malformed or oversized frame ends the
-/// stream (and the node closes the link), never the process.
-async fn read_frames(
-    shared: Arc<Mutex<Shared>>,
-    events: mpsc::Sender<LinkEvent>,
-    peer: PeerId,
-    mut stream: libp2p::Stream,
-    max_frame_bytes: usize,
-) {
+/// Reads the peer's frames and hands them to the node. An oversized or malformed frame closes
+/// the link (the peer may reconnect and start afresh); it never ends the process.
+async fn read_frames(readers: Readers, peer: PeerId, mut stream: libp2p::Stream) {
     loop {
-        let frame = match frames::read_frame(&mut stream, max_frame_bytes).await {
+        let frame = match frames::read_frame(&mut stream, readers.max_frame_bytes).await {
             Ok(frame) => frame,
+            Err(error) if error.kind() == std::io::ErrorKind::InvalidData => {
+                tracing::warn!(%peer, %error, "closing a link that sent a bad frame");
+                let _ = readers.commands.send(Command::Disconnect(peer)).await;
+                return;
+            }
             Err(error) => {
                 tracing::debug!(%peer, %error, "sync stream ended");
                 return;
             }
         };
-        let mut guard = shared.lock().await;
+        let mut guard = readers.shared.lock().await;
         if !guard.links.contains_key(&peer) {
             tracing::debug!(%peer, "frame after the link went down; dropping the stream");
             return;
@@ -617,7 +625,12 @@ async fn read_frames(
         record.bytes_in += frame.len() as u64;
         record.last_seen_unix_ms = Some(unix_ms());
         drop(guard);
-        if events.send(LinkEvent::Frame { peer, frame }).await.is_err() {
+        if readers
+            .events
+            .send(LinkEvent::Frame { peer, frame })
+            .await
+            .is_err()
+        {
             return;
         }
     }

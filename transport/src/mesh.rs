@@ -46,7 +46,8 @@ pub enum MeshEvent {
 pub struct MeshInputs {
     /// IDs of events stored locally (sent by local users), to be pushed to peers.
     pub local_events: mpsc::Receiver<String>,
-    pub notify: mpsc::Sender<MeshEvent>,
+    /// Where to report events stored from peers, if the store does not announce them itself.
+    pub notify: Option<mpsc::Sender<MeshEvent>>,
 }
 
 struct Driver<R: RoomsAccess> {
@@ -54,7 +55,7 @@ struct Driver<R: RoomsAccess> {
     sync: Option<Sync>,
     links: BTreeMap<PeerId, (LibPeerId, mpsc::Sender<Vec<u8>>)>,
     commands: mpsc::Sender<Command>,
-    notify: mpsc::Sender<MeshEvent>,
+    notify: Option<mpsc::Sender<MeshEvent>>,
     started: Instant,
 }
 
@@ -215,10 +216,9 @@ impl<R: RoomsAccess> Driver<R> {
                 SyncEvent::Stored {
                     room_id, event_id, ..
                 } => {
-                    let _ = self
-                        .notify
-                        .send(MeshEvent::Stored { room_id, event_id })
-                        .await;
+                    if let Some(notify) = &self.notify {
+                        let _ = notify.send(MeshEvent::Stored { room_id, event_id }).await;
+                    }
                 }
                 SyncEvent::Disconnect { peer, reason } => {
                     tracing::warn!(%peer, %reason, "closing a link that broke the protocol");

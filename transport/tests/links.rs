@@ -181,3 +181,34 @@ async fn emission_control_silences_and_restores() {
     to_a.send(b"after emcon".to_vec()).await.unwrap();
     assert_eq!(next_frame(&mut a).await, b"after emcon");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_peers_are_redialled_after_a_disconnect() {
+    let (mut a, a_address) = node(10, |_| {}).await;
+    let (mut b, _) = node(11, |c| c.static_peers = vec![a_address.clone()]).await;
+    next_up(&mut b).await;
+    next_up(&mut a).await;
+    a.commands
+        .send(Command::Disconnect(b.local_peer_id))
+        .await
+        .unwrap();
+    next_down(&mut b).await;
+    next_down(&mut a).await;
+    let (_, _, to_a) = next_up(&mut b).await;
+    to_a.send(b"back again".to_vec()).await.unwrap();
+    assert_eq!(next_frame(&mut a).await, b"back again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oversized_frame_closes_the_link() {
+    let (mut a, a_address) = node(12, |c| c.max_frame_bytes = 1000).await;
+    let (mut b, _) = node(13, |c| c.static_peers = vec![a_address.clone()]).await;
+    let (_, _, to_a) = next_up(&mut b).await;
+    next_up(&mut a).await;
+    to_a.send(vec![0; 5000]).await.unwrap();
+    next_down(&mut a).await;
+    next_down(&mut b).await;
+    let (_, _, to_a) = next_up(&mut b).await;
+    to_a.send(b"small".to_vec()).await.unwrap();
+    assert_eq!(next_frame(&mut a).await, b"small");
+}

@@ -61,7 +61,7 @@ impl TestNode {
         let (notify, stored) = mpsc::channel(1024);
         let inputs = MeshInputs {
             local_events: local_rx,
-            notify,
+            notify: Some(notify),
         };
         tokio::spawn(transport::mesh::run(
             rooms.clone(),

@@ -18,10 +18,8 @@
 //!   the rooms' heads instead.
 //! - [`RoomService::notify_changed`]: wakes /sync after a write that did not go through here.
 //!
-//! For `transport::mesh::run`: `RoomService` implements `transport::mesh::RoomsAccess` (its
-//! `run` is `with_room_store` with [`EventOrigin::Peer`]), and
-//! [`RoomService::local_event_ids`]`(capacity)` gives `MeshInputs::local_events`. The mesh's
-//! `MeshEvent::Stored` notices need no action: stores through `run` already wake `/sync`.
+//! `crate::mesh` implements `transport::mesh::RoomsAccess` for `RoomService` on top of
+//! [`RoomService::in_one_transaction`] and forwards the `Local` notices to the protocol.
 
 pub mod client_event;
 pub mod create;
@@ -31,7 +29,6 @@ pub mod timeline;
 pub mod typing;
 pub mod visibility;
 
-mod mesh_hook;
 mod send;
 
 use std::sync::{Arc, Mutex};

@@ -219,38 +219,3 @@ async fn a_refused_send_leaves_no_transaction_id_for_the_next_event() {
         .unwrap();
     assert_eq!(unattributed, 0);
 }
-
-#[tokio::test]
-async fn the_mesh_reaches_the_store_and_hears_local_event_ids() {
-    use transport::mesh::RoomsAccess;
-    let dir = tempfile::tempdir().unwrap();
-    let (store, _thread) = Store::open(&dir.path().join(DATABASE_FILE_NAME)).unwrap();
-    let rooms = RoomService::new(store, key(1));
-    let mut local_ids = rooms.local_event_ids(16);
-    let mut changes = rooms.watch_changes();
-    changes.borrow_and_update();
-    let (room_id, events) = peer_room(&key(2));
-    let stored = RoomsAccess::run(&rooms, move |store| {
-        events
-            .into_iter()
-            .map(|json| room::receive(store, json).is_ok())
-            .collect::<Vec<_>>()
-    })
-    .await
-    .unwrap();
-    assert!(stored.iter().all(|ok| *ok));
-    assert!(changes.has_changed().unwrap(), "peer events wake /sync");
-    let user = format!("@crew:{}", rooms.server_name());
-    let join = NewEvent {
-        event_type: "m.room.member".into(),
-        state_key: Some(user.clone()),
-        sender: user,
-        content: json!({"membership": "join"}),
-    };
-    let event_id = rooms.send(room_id, join, None).await.unwrap();
-    assert_eq!(
-        local_ids.recv().await.unwrap(),
-        event_id,
-        "only local events are forwarded"
-    );
-}
