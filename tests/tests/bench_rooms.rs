@@ -4,6 +4,8 @@
 //! - send-to-receive latency through another client's long-poll `/sync`, p50 and p99.
 //!
 //! Run: `cargo test -p flotilla-tests --release --test bench_rooms -- --ignored --nocapture`
+//! With `FLOTILLA_BENCH_HOMESERVER=127.0.0.1:8008` the same clients measure another server
+//! already running there (e.g. Synapse with open registration and rate limits raised).
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -63,6 +65,7 @@ impl Client {
             .and_then(|code| code.parse().ok())
             .expect("a status line");
         let mut length = 0;
+        let mut chunked = false;
         loop {
             let mut line = String::new();
             self.reader.read_line(&mut line).unwrap();
@@ -70,22 +73,56 @@ impl Client {
             if line.is_empty() {
                 break;
             }
-            if let Some((name, value)) = line.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse().unwrap();
+            if let Some((name, value)) = line.split_once(':') {
+                if name.eq_ignore_ascii_case("content-length") {
+                    length = value.trim().parse().unwrap();
+                }
+                if name.eq_ignore_ascii_case("transfer-encoding") {
+                    chunked = value.trim().eq_ignore_ascii_case("chunked");
+                }
             }
         }
-        let mut body = vec![0; length];
-        self.reader.read_exact(&mut body).unwrap();
+        let body = match chunked {
+            true => self.read_chunks(),
+            false => {
+                let mut body = vec![0; length];
+                self.reader.read_exact(&mut body).unwrap();
+                body
+            }
+        };
         (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
     }
 
+    /// A chunked body (Synapse answers so).
+    fn read_chunks(&mut self) -> Vec<u8> {
+        let mut body = Vec::new();
+        loop {
+            let mut size = String::new();
+            self.reader.read_line(&mut size).unwrap();
+            let size = usize::from_str_radix(size.trim(), 16).unwrap();
+            let mut chunk = vec![0; size + 2];
+            self.reader.read_exact(&mut chunk).unwrap();
+            if size == 0 {
+                return body;
+            }
+            body.extend_from_slice(&chunk[..size]);
+        }
+    }
+
+    /// Registers with the dummy stage, in one call or (Synapse) after fetching a session.
     fn register(address: SocketAddr, name: &str) -> Client {
         let mut client = Client::connect(address);
-        let body =
+        let name = format!("{name}r{}", std::process::id());
+        let mut body =
             json!({"username": name, "password": "bench-pass", "auth": {"type": "m.login.dummy"}});
-        let (status, response) = client.request("POST", "/_matrix/client/v3/register", Some(&body));
+        let (mut status, mut response) =
+            client.request("POST", "/_matrix/client/v3/register", Some(&body));
+        if status == 401
+            && let Some(session) = response["session"].as_str()
+        {
+            body["auth"]["session"] = json!(session);
+            (status, response) = client.request("POST", "/_matrix/client/v3/register", Some(&body));
+        }
         assert_eq!(status, 200, "{response}");
         client.token = Some(response["access_token"].as_str().unwrap().to_owned());
         client
@@ -141,7 +178,11 @@ fn throughput(clients: Vec<Client>, room_id: &str) -> f64 {
                 let deadline = Instant::now() + SEND_WINDOW;
                 let mut sent = 0u64;
                 while Instant::now() < deadline {
-                    client.send(&room_id, &format!("t{index}-{sent}"), json!({"body": "x"}));
+                    client.send(
+                        &room_id,
+                        &format!("t{index}-{sent}"),
+                        json!({"msgtype": "m.text", "body": "x"}),
+                    );
                     sent += 1;
                 }
                 sent
@@ -185,7 +226,11 @@ fn latency(sender: &mut Client, receiver: &mut Client, room_id: &str) -> Vec<Dur
         // Let the long-poll park before the message is sent.
         thread::sleep(Duration::from_millis(5));
         let sent_at = Instant::now();
-        let event_id = sender.send(room_id, &format!("lat{n}"), json!({"body": n}));
+        let event_id = sender.send(
+            room_id,
+            &format!("lat{n}"),
+            json!({"msgtype": "m.text", "body": n.to_string()}),
+        );
         let (status, mut response) = receiver.read_response();
         loop {
             assert_eq!(status, 200, "{response}");
@@ -206,17 +251,33 @@ fn latency(sender: &mut Client, receiver: &mut Client, room_id: &str) -> Vec<Dur
 #[ignore = "benchmark: run with --release --ignored --nocapture"]
 fn send_throughput_and_sync_latency() {
     let dir = tempfile::tempdir().unwrap();
-    let node = start_node(&dir.path().join("node"));
-    let mut owner = Client::register(node.address, "owner");
+    let (_node, address): (Option<NodeProcess>, SocketAddr) =
+        match std::env::var("FLOTILLA_BENCH_HOMESERVER") {
+            Ok(external) => {
+                println!("measuring the server at {external}");
+                (
+                    None,
+                    external
+                        .parse()
+                        .expect("FLOTILLA_BENCH_HOMESERVER is host:port"),
+                )
+            }
+            Err(_) => {
+                let node = start_node(&dir.path().join("node"));
+                let address = node.address;
+                (Some(node), address)
+            }
+        };
+    let mut owner = Client::register(address, "owner");
     for concurrency in [1usize, 16, 64] {
         let mut clients: Vec<Client> = (0..concurrency)
-            .map(|i| Client::register(node.address, &format!("c{concurrency}x{i}")))
+            .map(|i| Client::register(address, &format!("c{concurrency}x{i}")))
             .collect();
         let room_id = shared_room(&mut owner, &mut clients);
         let rate = throughput(clients, &room_id);
         println!("send throughput, {concurrency:>2} clients: {rate:8.0} messages/s");
     }
-    let mut receiver = Client::register(node.address, "receiver");
+    let mut receiver = Client::register(address, "receiver");
     let room_id = shared_room(&mut owner, std::slice::from_mut(&mut receiver));
     let samples = latency(&mut owner, &mut receiver, &room_id);
     println!(

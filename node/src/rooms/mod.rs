@@ -17,6 +17,9 @@
 //!   a receiver that falls further behind gets `RecvError::Lagged` and should reconcile from
 //!   the rooms' heads instead.
 //! - [`RoomService::notify_changed`]: wakes /sync after a write that did not go through here.
+//!
+//! `crate::mesh` implements `transport::mesh::RoomsAccess` for `RoomService` on top of
+//! [`RoomService::in_one_transaction`] and forwards the `Local` notices to the protocol.
 
 pub mod client_event;
 pub mod create;
