@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use flotilla_tests::{NodeProcess, flotilla_binary};
@@ -15,8 +16,14 @@ fn e2e_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e")
 }
 
-/// `target/e2e-venv` with the requirements installed; returns its python.
+/// `target/e2e-venv` with the requirements installed; returns its python. The tests of this
+/// file run in parallel in one process, so the venv is prepared once for all of them.
 fn prepared_venv() -> PathBuf {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(prepare_venv).clone()
+}
+
+fn prepare_venv() -> PathBuf {
     let target_dir = flotilla_binary()
         .parent()
         .and_then(Path::parent)
