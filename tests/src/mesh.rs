@@ -131,20 +131,24 @@ pub fn join(node: &MeshNode, token: &str, room: &str) {
     );
 }
 
+/// Sends a text message, waiting out `M_LIMIT_EXCEEDED` as a client would.
 pub fn say(node: &MeshNode, token: &str, room: &str, body: &str) {
     let path = format!(
         "/_matrix/client/v3/rooms/{}/send/m.room.message/{}",
         urlencode(room),
         body.replace(' ', "-")
     );
-    let (status, response) = call(
-        node.process.address,
-        "PUT",
-        &path,
-        token,
-        json!({"msgtype": "m.text", "body": body}),
-    );
-    assert_eq!(status, 200, "{response}");
+    let content = json!({"msgtype": "m.text", "body": body});
+    loop {
+        let (status, response) = call(node.process.address, "PUT", &path, token, content.clone());
+        if status == 429 {
+            let wait = response["retry_after_ms"].as_u64().unwrap_or(100);
+            std::thread::sleep(Duration::from_millis(wait.max(1)));
+            continue;
+        }
+        assert_eq!(status, 200, "{response}");
+        return;
+    }
 }
 
 pub fn peer_id(node: &MeshNode) -> String {
