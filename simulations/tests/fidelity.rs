@@ -4,7 +4,6 @@
 //! [`TOLERANCE`]: the simulator counts frame bytes after compression, as the transport's
 //! `bytes_out` does, so the remaining difference is message bodies and timing.
 
-use std::future::Future;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,28 +17,12 @@ use rand::SeedableRng;
 use rand::rngs::ChaCha8Rng;
 use simulations::Scenario;
 use tokio::sync::{mpsc, oneshot};
-use transport::mesh::{MeshEvent, MeshInputs, RoomsAccess};
+use transport::mesh::{MemoryRooms, MeshEvent, MeshInputs};
 use transport::{Command, LinkEvent, TransportConfig, identity};
 
 /// Relative difference allowed between simulated and real bytes per message.
 const TOLERANCE: f64 = 0.15;
 const MESSAGES: usize = 40;
-
-#[derive(Clone)]
-struct MemoryRooms(Arc<Mutex<MemoryStore>>);
-
-impl RoomsAccess for MemoryRooms {
-    type Store<'a> = MemoryStore;
-
-    fn run<T, F>(&self, work: F) -> impl Future<Output = Option<T>> + Send
-    where
-        T: Send + 'static,
-        F: for<'a> FnOnce(&mut MemoryStore) -> T + Send + 'static,
-    {
-        let rooms = Arc::clone(&self.0);
-        async move { rooms.lock().ok().map(|mut store| work(&mut store)) }
-    }
-}
 
 struct RealNode {
     rooms: MemoryRooms,

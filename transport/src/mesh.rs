@@ -35,6 +35,24 @@ pub trait RoomsAccess: Send + 'static {
         F: for<'a> FnOnce(&mut Self::Store<'a>) -> T + Send + 'static;
 }
 
+/// In-memory rooms behind a mutex: the mesh without a database, for the simulator's fidelity
+/// check, tests and tools.
+#[derive(Clone, Default)]
+pub struct MemoryRooms(pub std::sync::Arc<std::sync::Mutex<dag::room::MemoryStore>>);
+
+impl RoomsAccess for MemoryRooms {
+    type Store<'a> = dag::room::MemoryStore;
+
+    fn run<T, F>(&self, work: F) -> impl Future<Output = Option<T>> + Send
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&mut dag::room::MemoryStore) -> T + Send + 'static,
+    {
+        let rooms = std::sync::Arc::clone(&self.0);
+        async move { rooms.lock().ok().map(|mut store| work(&mut store)) }
+    }
+}
+
 /// What the mesh tells the node.
 #[derive(Debug, Clone, PartialEq)]
 pub enum MeshEvent {

@@ -1,6 +1,5 @@
 //! The sync protocol over real libp2p links between nodes on 127.0.0.1, with in-memory rooms.
 
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,24 +9,8 @@ use dag::signing::ServerKey;
 use dag::sync::{Sync, SyncConfig};
 use serde_json::json;
 use tokio::sync::mpsc;
-use transport::mesh::{MeshEvent, MeshInputs, RoomsAccess};
+use transport::mesh::{MemoryRooms, MeshEvent, MeshInputs};
 use transport::{LinkEvent, TransportConfig, identity};
-
-#[derive(Clone)]
-struct MemoryRooms(Arc<Mutex<MemoryStore>>);
-
-impl RoomsAccess for MemoryRooms {
-    type Store<'a> = MemoryStore;
-
-    fn run<T, F>(&self, work: F) -> impl Future<Output = Option<T>> + Send
-    where
-        T: Send + 'static,
-        F: for<'a> FnOnce(&mut MemoryStore) -> T + Send + 'static,
-    {
-        let rooms = Arc::clone(&self.0);
-        async move { rooms.lock().ok().map(|mut store| work(&mut store)) }
-    }
-}
 
 struct TestNode {
     rooms: MemoryRooms,
