@@ -43,6 +43,9 @@ const COMMAND_QUEUE: usize = 32;
 const REDIAL_FIRST: Duration = Duration::from_secs(1);
 const REDIAL_CAP: Duration = Duration::from_secs(30);
 const REBUILD_RETRY: Duration = Duration::from_millis(500);
+/// Attempts to open a link's sync stream, with a growing pause between them.
+const OPEN_ATTEMPTS: u32 = 5;
+const OPEN_RETRY: Duration = Duration::from_millis(100);
 
 #[derive(Debug, Clone)]
 pub struct TransportConfig {
@@ -556,18 +559,35 @@ async fn link_up(
 }
 
 /// Opens this side's stream to the peer and writes the node's frames to it in order.
+/// Opens this side's sync stream. Right after a reconnection the stream may land on the old
+/// connection as it closes, so a failed attempt is retried a few times before giving up.
+async fn open_sync_stream(
+    control: &mut libp2p_stream::Control,
+    peer: PeerId,
+) -> Option<libp2p::Stream> {
+    for attempt in 1..=OPEN_ATTEMPTS {
+        match control.open_stream(peer, SYNC_PROTOCOL).await {
+            Ok(stream) => return Some(stream),
+            Err(error) if attempt == OPEN_ATTEMPTS => {
+                tracing::warn!(%peer, %error, "cannot open the sync stream");
+            }
+            Err(error) => {
+                tracing::debug!(%peer, %error, attempt, "cannot open the sync stream yet");
+                tokio::time::sleep(OPEN_RETRY * attempt).await;
+            }
+        }
+    }
+    None
+}
+
 async fn write_frames(
     shared: Arc<Mutex<Shared>>,
     peer: PeerId,
     mut control: libp2p_stream::Control,
     mut outgoing: mpsc::Receiver<Vec<u8>>,
 ) {
-    let mut stream = match control.open_stream(peer, SYNC_PROTOCOL).await {
-        Ok(stream) => stream,
-        Err(error) => {
-            tracing::warn!(%peer, %error, "cannot open the sync stream");
-            return;
-        }
+    let Some(mut stream) = open_sync_stream(&mut control, peer).await else {
+        return;
     };
     while let Some(frame) = outgoing.recv().await {
         if let Err(error) = frames::write_frame(&mut stream, &frame).await {
