@@ -443,7 +443,7 @@ fn integer_value(
         return Ok(0);
     }
     if scale < 0 {
-        let dropped = usize::try_from(-scale).unwrap_or(usize::MAX);
+        let dropped = usize::try_from(scale.unsigned_abs()).unwrap_or(usize::MAX);
         if dropped > digits.len() || digits[digits.len() - dropped..].iter().any(|&d| d != b'0') {
             return Err(CanonicalJsonError::Fraction { offset });
         }
@@ -518,7 +518,13 @@ mod tests {
 
     #[test]
     fn rejects_fractions_and_out_of_range() {
-        for text in ["1.5", "9007199254740991.4", "1e-1", "5e-324"] {
+        for text in [
+            "1.5",
+            "9007199254740991.4",
+            "1e-1",
+            "5e-324",
+            "4.3E-99999999999999999999999",
+        ] {
             assert!(
                 matches!(parse(text), Err(CanonicalJsonError::Fraction { .. })),
                 "{text}"
