@@ -8,7 +8,7 @@
 //! | 1 | `type` | index into [`EVENT_TYPES`], else text |
 //! | 2 | `room_id` | 32 hash bytes for `!`+hash IDs, else text |
 //! | 3 | `sender` | `[localpart, 32 key bytes]` for hex server names, else text |
-//! | 4, 5 | `origin_server_ts`, `depth` | unsigned integers |
+//! | 4, 5 | `origin_server_ts`, `depth` | unsigned integers; on a link, the signed difference from the previous event's (see [`EventRefs::previous`]) |
 //! | 6, 7 | `prev_events`, `auth_events` | arrays of 32 hash bytes (text for odd IDs), or a link reference |
 //! | 8 | `state_key` | like `sender` |
 //! | 9 | `content` | generic CBOR |
@@ -101,6 +101,29 @@ pub trait EventRefs {
     fn reference(&self, event_id: &str) -> Option<u64>;
     /// The event a reference names.
     fn resolve(&self, reference: u64) -> Option<String>;
+    /// The `origin_server_ts` and `depth` of the last event the encoder sent on the link, if
+    /// it had them: the next event's are sent as differences, a byte or three instead of up to
+    /// nine, since a link's events are close in time and in depth.
+    fn previous(&self) -> Previous {
+        Previous::default()
+    }
+}
+
+/// See [`EventRefs::previous`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Previous {
+    pub origin_server_ts: Option<u64>,
+    pub depth: Option<u64>,
+}
+
+impl Previous {
+    /// Remembers the fields of an event just sent or received, keeping earlier values for
+    /// fields it lacks.
+    pub fn update(&mut self, event: &Object) {
+        let field = |name: &str| event.get(name).and_then(Json::as_u64);
+        self.origin_server_ts = field("origin_server_ts").or(self.origin_server_ts);
+        self.depth = field("depth").or(self.depth);
+    }
 }
 
 /// No link: every event ID is sent in full.
@@ -189,8 +212,20 @@ fn pack_field(name: &str, value: &Json, event: &Object, refs: &dyn EventRefs) ->
         "type" => field(KEY_TYPE, value.as_str().map(pack_event_type)),
         "room_id" => field(KEY_ROOM_ID, value.as_str().map(|id| pack_hash_id(id, '!'))),
         "sender" => field(KEY_SENDER, value.as_str().map(pack_user_like)),
-        "origin_server_ts" => field(KEY_ORIGIN_SERVER_TS, value.as_u64().map(Cbor::from)),
-        "depth" => field(KEY_DEPTH, value.as_u64().map(Cbor::from)),
+        "origin_server_ts" => field(
+            KEY_ORIGIN_SERVER_TS,
+            value
+                .as_u64()
+                .filter(|v| *v <= MAX_SAFE_INTEGER as u64)
+                .map(|ts| pack_relative(ts, refs.previous().origin_server_ts)),
+        ),
+        "depth" => field(
+            KEY_DEPTH,
+            value
+                .as_u64()
+                .filter(|v| *v <= MAX_SAFE_INTEGER as u64)
+                .map(|depth| pack_relative(depth, refs.previous().depth)),
+        ),
         "prev_events" => field(KEY_PREV_EVENTS, pack_event_ids(value, refs)),
         "auth_events" => field(KEY_AUTH_EVENTS, pack_event_ids(value, refs)),
         "state_key" => field(KEY_STATE_KEY, value.as_str().map(pack_user_like)),
@@ -203,6 +238,15 @@ fn pack_field(name: &str, value: &Json, event: &Object, refs: &dyn EventRefs) ->
             value.as_str().map(|id| pack_event_id(id, refs)),
         ),
         _ => None,
+    }
+}
+
+/// A counter as the difference from `base`, or whole without one. Canonical JSON integers
+/// are below 2^53, so the difference fits an `i64`.
+fn pack_relative(value: u64, base: Option<u64>) -> Cbor {
+    match base {
+        Some(base) => Cbor::from(value as i64 - base as i64),
+        None => Cbor::from(value),
     }
 }
 
@@ -414,9 +458,12 @@ fn unpack_field(
         KEY_SENDER => one("sender", unpack_user_like(value, "sender")?),
         KEY_ORIGIN_SERVER_TS => one(
             "origin_server_ts",
-            unpack_unsigned(value, "origin_server_ts")?,
+            unpack_relative(value, refs.previous().origin_server_ts, "origin_server_ts")?,
         ),
-        KEY_DEPTH => one("depth", unpack_unsigned(value, "depth")?),
+        KEY_DEPTH => one(
+            "depth",
+            unpack_relative(value, refs.previous().depth, "depth")?,
+        ),
         KEY_PREV_EVENTS => one("prev_events", unpack_event_ids(value, refs, "prev_events")?),
         KEY_AUTH_EVENTS => one("auth_events", unpack_event_ids(value, refs, "auth_events")?),
         KEY_STATE_KEY => one("state_key", unpack_user_like(value, "state_key")?),
@@ -502,11 +549,19 @@ fn unpack_user_like(value: Cbor, context: &'static str) -> Result<Json, WireErro
     }
 }
 
-fn unpack_unsigned(value: Cbor, context: &'static str) -> Result<Json, WireError> {
-    match value {
-        Cbor::Integer(i) if i128::from(i) >= 0 => Ok(Json::from(json_integer(i, context)?)),
-        _ => Err(WireError::Shape(context)),
+fn unpack_relative(
+    value: Cbor,
+    base: Option<u64>,
+    context: &'static str,
+) -> Result<Json, WireError> {
+    let Cbor::Integer(i) = value else {
+        return Err(WireError::Shape(context));
+    };
+    let whole = i128::from(i) + i128::from(base.unwrap_or(0));
+    if !(0..=i128::from(MAX_SAFE_INTEGER)).contains(&whole) {
+        return Err(WireError::IntegerRange(context));
     }
+    Ok(Json::from(whole as u64))
 }
 
 fn unpack_signatures(value: Cbor, implied_server: Option<&str>) -> Result<Json, WireError> {
@@ -755,7 +810,68 @@ mod tests {
             )
     }
 
+    /// A link that carried an event with these counters and nothing else worth referencing.
+    struct After(Previous);
+
+    impl EventRefs for After {
+        fn reference(&self, _: &str) -> Option<u64> {
+            None
+        }
+
+        fn resolve(&self, _: u64) -> Option<String> {
+            None
+        }
+
+        fn previous(&self) -> Previous {
+            self.0
+        }
+    }
+
+    #[test]
+    fn counters_close_to_the_previous_events_cost_a_few_bytes() {
+        let mut event = typical_message();
+        let ts = 1_795_651_260_123u64;
+        event.insert("origin_server_ts".into(), json!(ts));
+        event.insert("depth".into(), json!(5_000));
+        let previous = After(Previous {
+            origin_server_ts: Some(ts - 42_000),
+            depth: Some(4_999),
+        });
+        let relative = encode_with(&event, &previous);
+        assert_eq!(
+            encode(&event).len() - relative.len(),
+            8,
+            "9+3 bytes become 3+1"
+        );
+        assert_eq!(decode_with(&relative, &previous).unwrap(), event);
+        let earlier = After(Previous {
+            origin_server_ts: Some(ts + 1),
+            depth: Some(5_001),
+        });
+        let backwards = encode_with(&event, &earlier);
+        assert_eq!(decode_with(&backwards, &earlier).unwrap(), event);
+        let future = After(Previous {
+            origin_server_ts: Some(MAX_SAFE_INTEGER as u64),
+            depth: None,
+        });
+        assert!(matches!(
+            decode_with(&relative, &future),
+            Err(WireError::IntegerRange(_))
+        ));
+    }
+
     proptest! {
+        #[test]
+        fn relative_counters_round_trip(
+            event in arb_event(),
+            ts in proptest::option::of(0..=MAX_SAFE_INTEGER as u64),
+            depth in proptest::option::of(0..=MAX_SAFE_INTEGER as u64),
+        ) {
+            let link = After(Previous { origin_server_ts: ts, depth });
+            let decoded = decode_with(&encode_with(&event, &link), &link).unwrap();
+            prop_assert_eq!(decoded, event);
+        }
+
         #[test]
         fn encode_decode_is_identity(event in arb_event()) {
             let bytes = encode(&event);

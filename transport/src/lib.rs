@@ -1,6 +1,6 @@
 //! Flotilla's links: a libp2p swarm (TCP, Noise, Yamux) with mDNS discovery, static peers,
 //! identify and ping, connection gating by allow and block lists, emission control, and the
-//! `/flotilla/sync/1` stream that carries the sync protocol's frames.
+//! sync stream (`dag::sync::PROTOCOL_NAME`) that carries the sync protocol's frames.
 //!
 //! [`start`] spawns the swarm on the tokio runtime and returns a [`Transport`]: a bounded stream
 //! of [`LinkEvent`]s (a link came up with a sender for its frames, a frame arrived, a link went
@@ -32,7 +32,7 @@ pub use libp2p::multiaddr::Protocol;
 pub use libp2p::{Multiaddr as Address, PeerId as Peer};
 
 /// The protocol that carries sync frames.
-pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/flotilla/sync/1");
+pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new(dag::sync::PROTOCOL_NAME);
 /// Frames queued for one peer's stream before the sender waits.
 const FRAMES_PER_PEER: usize = 32;
 /// Link events queued for the node before the transport waits.

@@ -19,6 +19,10 @@ pub struct RoomHeads {
     /// Held events, with their depths, at exponentially growing distances below the heads: the
     /// receiver finds the newest ones it also holds, and sends only what lies above them.
     pub locator: Vec<(String, u64)>,
+    /// The newest event of the room this link carried (either way) when the two nodes last
+    /// met: the receiver holds it, and can send exactly what lies above it without asking for
+    /// a denser locator.
+    pub shared: Option<(String, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,12 +149,31 @@ fn encode_room_heads(room: &RoomHeads) -> Cbor {
     let locator = room
         .locator
         .iter()
-        .filter_map(|(id, depth)| Some(Cbor::Array(vec![encode_id(id)?, Cbor::from(*depth)])));
-    Cbor::Array(vec![
+        .filter_map(|(id, depth)| encode_locator_entry(id, *depth));
+    let mut items = vec![
         encode_room_id(&room.room_id),
         encode_ids(&room.heads),
         Cbor::Array(locator.collect()),
-    ])
+    ];
+    let shared = room.shared.as_ref();
+    if let Some(shared) = shared.and_then(|(id, depth)| encode_locator_entry(id, *depth)) {
+        items.push(shared);
+    }
+    Cbor::Array(items)
+}
+
+fn encode_locator_entry(id: &str, depth: u64) -> Option<Cbor> {
+    Some(Cbor::Array(vec![encode_id(id)?, Cbor::from(depth)]))
+}
+
+fn decode_locator_entry(entry: Cbor) -> Result<(String, u64), MessageError> {
+    let mut parts = into_array(entry)?.into_iter();
+    let id = decode_id(parts.next().ok_or(MessageError("empty locator entry"))?)?;
+    let depth = decode_u64(parts.next())?;
+    match parts.next() {
+        None => Ok((id, depth)),
+        Some(_) => Err(MessageError("extra items in locator entry")),
+    }
 }
 
 fn encode_room_id(room_id: &str) -> Cbor {
@@ -184,15 +207,8 @@ fn decode_room_heads(value: Cbor) -> Result<RoomHeads, MessageError> {
     let mut items = into_array(value)?.into_iter();
     let room_id = decode_room_id(items.next())?;
     let heads = decode_ids(items.next())?;
-    let locator = decode_list(items.next(), |entry| {
-        let mut parts = into_array(entry)?.into_iter();
-        let id = decode_id(parts.next().ok_or(MessageError("empty locator entry"))?)?;
-        let depth = decode_u64(parts.next())?;
-        match parts.next() {
-            None => Ok((id, depth)),
-            Some(_) => Err(MessageError("extra items in locator entry")),
-        }
-    })?;
+    let locator = decode_list(items.next(), decode_locator_entry)?;
+    let shared = items.next().map(decode_locator_entry).transpose()?;
     if items.next().is_some() {
         return Err(MessageError("extra items in room heads"));
     }
@@ -200,6 +216,7 @@ fn decode_room_heads(value: Cbor) -> Result<RoomHeads, MessageError> {
         room_id,
         heads,
         locator,
+        shared,
     })
 }
 
@@ -269,11 +286,13 @@ mod tests {
                     room_id: format!("!{}", &id(1)[1..]),
                     heads: vec![id(2), id(3)],
                     locator: vec![(id(4), 17)],
+                    shared: Some((id(6), 12)),
                 },
                 RoomHeads {
                     room_id: "!legacy:example.org".into(),
                     heads: vec![],
                     locator: vec![],
+                    shared: None,
                 },
             ]),
             Message::Events {

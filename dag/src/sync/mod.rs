@@ -35,14 +35,23 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde_json::Value;
 
-pub use codec::CodecError;
 use codec::FrameCodec;
+pub use codec::{CodecError, DICTIONARY_VERSION};
 use message::{Message, RoomHeads};
 use refs::LinkRefs;
 
+use crate::RoomEvent;
 use crate::canonical_json::Object;
 use crate::room::{self, EventStatus, ReceiveError, Received, RoomStore};
 use crate::wire;
+
+/// The name under which both ends negotiate this protocol: its version, and the version of the
+/// compression dictionary its streams start from (frames made with another dictionary do not
+/// decode, so peers with different dictionaries must not be matched).
+pub const PROTOCOL_NAME: &str = "/flotilla/sync/1/zdict/1";
+
+/// Peers whose shared events are remembered across their disconnections.
+const MAX_REMEMBERED_PEERS: usize = 1024;
 
 /// A peer, named by its server name (the hex of its ed25519 key).
 pub type PeerId = String;
@@ -145,6 +154,9 @@ pub struct Sync {
     wanted: BTreeSet<String>,
     /// Announced events we lack: when to graft, and from whom.
     announced: BTreeMap<String, (u64, PeerId)>,
+    /// Per peer (also after it disconnected) and room, the deepest event a link to it carried
+    /// either way, by depth: a reconnection's reconciliation starts from there.
+    shared: BTreeMap<PeerId, BTreeMap<String, (u64, String)>>,
     events: VecDeque<SyncEvent>,
     stats: SyncStats,
 }
@@ -157,6 +169,7 @@ impl Sync {
             waiting: BTreeMap::new(),
             wanted: BTreeSet::new(),
             announced: BTreeMap::new(),
+            shared: BTreeMap::new(),
             events: VecDeque::new(),
             stats: SyncStats::default(),
         }
@@ -275,11 +288,12 @@ impl Sync {
     pub fn poll_transmit(&mut self, store: &impl RoomStore, peer: &PeerId) -> Option<Vec<u8>> {
         let config = self.config.clone();
         let link = self.links.get_mut(peer)?;
-        let message = match link.control.pop_front() {
-            Some(message) => message,
+        let (message, sent) = match link.control.pop_front() {
+            Some(message) => (message, Vec::new()),
             None => next_events_frame(link, store, &config)?,
         };
         let frame = link.codec.compress(&message.encode()).ok()?;
+        self.remember_shared(store, peer, &sent);
         self.stats.frames_sent += 1;
         self.stats.frame_bytes_sent += frame.len() as u64;
         if let Message::Events { events, .. } = &message {
@@ -313,10 +327,14 @@ impl Sync {
         if digest == reconcile::digest(store) {
             return;
         }
+        let shared = self.shared.get(peer);
         let rooms: Vec<RoomHeads> = store
             .room_ids()
             .iter()
-            .filter_map(|id| reconcile::room_heads(store, id))
+            .filter_map(|id| {
+                let shared = shared.and_then(|rooms| rooms.get(id));
+                reconcile::room_heads(store, id, shared)
+            })
             .collect();
         let batch = self.config.max_rooms_per_frame.max(1);
         if let Some(link) = self.links.get_mut(peer) {
@@ -331,11 +349,13 @@ impl Sync {
         let mut replies = Vec::new();
         let mut refinements = Vec::new();
         for theirs in rooms {
-            let Some(ours) = reconcile::room_heads(store, &theirs.room_id) else {
+            let shared = self.shared.get(peer).and_then(|r| r.get(&theirs.room_id));
+            let Some(ours) = reconcile::room_heads(store, &theirs.room_id, shared) else {
                 replies.push(RoomHeads {
                     room_id: theirs.room_id,
                     heads: Vec::new(),
                     locator: Vec::new(),
+                    shared: None,
                 });
                 continue;
             };
@@ -343,6 +363,7 @@ impl Sync {
                 .heads
                 .iter()
                 .chain(theirs.locator.iter().map(|(id, _)| id))
+                .chain(theirs.shared.iter().map(|(id, _)| id))
                 .cloned()
                 .collect();
             let missing = reconcile::missing_for_peer(store, &ours.heads, &known);
@@ -427,8 +448,12 @@ impl Sync {
                 event_id,
                 status,
                 ..
-            }) => self.stored(peer, room_id, event_id, status, now),
+            }) => {
+                self.remember_shared(store, peer, std::slice::from_ref(&event_id));
+                self.stored(peer, room_id, event_id, status, now);
+            }
             Ok(Received::AlreadyKnown { event_id, .. }) => {
+                self.remember_shared(store, peer, std::slice::from_ref(&event_id));
                 self.stats.duplicate_events += 1;
                 self.waiting.remove(&event_id);
                 self.on_duplicate(peer);
@@ -458,6 +483,31 @@ impl Sync {
             event_id,
             status,
         });
+    }
+
+    /// Notes events that both we and `peer` now hold, keeping the deepest per room.
+    fn remember_shared(&mut self, store: &impl RoomStore, peer: &PeerId, event_ids: &[String]) {
+        if !self.shared.contains_key(peer) && self.shared.len() >= MAX_REMEMBERED_PEERS {
+            self.shared.pop_first();
+        }
+        let rooms = self.shared.entry(peer.clone()).or_default();
+        for id in event_ids {
+            let Some(event) = store.event(id) else {
+                continue;
+            };
+            // A v12 create event names no room; at depth 1 it would never be the deepest.
+            let Some(room_id) = event.pdu.room_id() else {
+                continue;
+            };
+            let newest = (event.pdu.depth(), id.clone());
+            match rooms.get_mut(room_id) {
+                Some(known) if *known >= newest => {}
+                Some(known) => *known = newest,
+                None => {
+                    rooms.insert(room_id.to_owned(), newest);
+                }
+            }
+        }
     }
 
     /// An eager peer sent us something we had: from now on it only announces.
@@ -613,12 +663,13 @@ fn enqueue(link: &mut Link, event_id: String, limit: usize) {
     }
 }
 
-/// Up to a frame's worth of queued events, skipping any the store no longer has.
+/// Up to a frame's worth of queued events, skipping any the store no longer has; and their IDs.
 fn next_events_frame(
     link: &mut Link,
     store: &impl RoomStore,
     config: &SyncConfig,
-) -> Option<Message> {
+) -> Option<(Message, Vec<String>)> {
+    let mut ids = Vec::new();
     let mut events = Vec::new();
     let mut bytes = 0;
     while events.len() < config.max_events_per_frame {
@@ -637,9 +688,10 @@ fn next_events_frame(
         events.push(encoded);
         let id = link.queue.pop_front()?;
         link.queued.remove(&id);
+        ids.push(id);
     }
     let acked = link.refs.received_count();
-    (!events.is_empty()).then_some(Message::Events { acked, events })
+    (!events.is_empty()).then_some((Message::Events { acked, events }, ids))
 }
 
 fn ancestors_held(store: &impl RoomStore, event: &Object) -> bool {

@@ -36,8 +36,12 @@ pub fn digest(store: &impl RoomStore) -> [u8; 16] {
 }
 
 /// The room's heads and a locator: held events at depths 1, 2, 4, 8, … below the deepest head,
-/// and the create event.
-pub fn room_heads(store: &impl RoomStore, room_id: &str) -> Option<RoomHeads> {
+/// and the create event; with the event last shared with the peer, if any.
+pub fn room_heads(
+    store: &impl RoomStore,
+    room_id: &str,
+    shared: Option<&(u64, String)>,
+) -> Option<RoomHeads> {
     let room = store.room(room_id)?;
     let top = room
         .sync_heads
@@ -57,6 +61,7 @@ pub fn room_heads(store: &impl RoomStore, room_id: &str) -> Option<RoomHeads> {
         room_id: room_id.to_owned(),
         locator: sample(store, room_id, &room.sync_heads, depths),
         heads: room.sync_heads,
+        shared: shared.map(|(depth, id)| (id.clone(), *depth)),
     })
 }
 
@@ -77,6 +82,7 @@ pub fn dense_room_heads(
         room_id: room_id.to_owned(),
         locator: sample(store, room_id, &room.sync_heads, depths),
         heads: room.sync_heads,
+        shared: None,
     })
 }
 
@@ -111,6 +117,13 @@ pub fn doubtful_range(
     missing: &[String],
 ) -> Option<(u64, u64)> {
     const TOLERATED: usize = 8;
+    // Where the two nodes left off is known exactly: whatever of ours lies above it and reached
+    // them by another path costs a duplicate at worst, cheaper than a round trip.
+    if let Some((shared, _)) = &theirs.shared
+        && store.event(shared).is_some()
+    {
+        return None;
+    }
     let known_depth = |id: &String| store.event(id).map(|e| e.pdu.depth());
     let floor = theirs
         .locator

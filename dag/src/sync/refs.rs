@@ -10,7 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use crate::canonical_json::Object;
-use crate::wire::EventRefs;
+use crate::wire::{EventRefs, Previous};
 use crate::{RoomVersion, hashing};
 
 /// Events remembered per direction.
@@ -25,6 +25,8 @@ struct RefTable {
     /// Every position an ID holds in the table, ascending.
     positions: HashMap<String, Vec<u64>>,
     next: u64,
+    /// Timestamp and depth of the latest event, which the next one's are coded against.
+    previous: Previous,
 }
 
 impl RefTable {
@@ -89,10 +91,12 @@ fn registered_id(event: &Object) -> String {
 impl LinkRefs {
     pub(super) fn sent(&mut self, event: &Object) {
         self.sent.push(registered_id(event));
+        self.sent.previous.update(event);
     }
 
     pub(super) fn received(&mut self, event: &Object) {
         self.received.push(registered_id(event));
+        self.received.previous.update(event);
     }
 
     /// How many events this end has received: the `acked` of the next frame it sends.
@@ -141,6 +145,10 @@ impl EventRefs for Perspective<'_> {
             .distance_before(event_id, self.other_end, RECEIVED_REACH);
         let other = other.map(|d| d.saturating_mul(2).saturating_add(1));
         own.into_iter().chain(other).min()
+    }
+
+    fn previous(&self) -> Previous {
+        self.own.previous
     }
 
     fn resolve(&self, reference: u64) -> Option<String> {
