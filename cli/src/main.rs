@@ -1,5 +1,6 @@
 //! The `flotilla` command: runs a node and offers tools for events, simulations and links.
 
+mod bench_cmd;
 mod dag_cmd;
 mod id_cmd;
 mod init_cmd;
@@ -47,6 +48,9 @@ enum Command {
     /// The partition simulator: run scenarios, sweep seeds, plot results.
     #[command(subcommand)]
     Sim(sim_cmd::SimCommand),
+    /// Benchmarks: the link's bytes and round trips against Matrix federation.
+    #[command(subcommand)]
+    Bench(bench_cmd::BenchCommand),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +77,7 @@ fn main() -> ExitCode {
         Command::Link(command) => link_cmd::link(command),
         Command::Emcon(args) => link_cmd::emcon(args),
         Command::Sim(command) => sim_cmd::run(command),
+        Command::Bench(command) => bench_cmd::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

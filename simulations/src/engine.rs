@@ -518,7 +518,7 @@ impl<'a> Simulation<'a> {
         while let Some(event) = self.nodes[node].sync.as_mut().and_then(Sync::poll_event) {
             match event {
                 SyncEvent::Stored { event_id, .. } => {
-                    self.tracker.stored(&event_id);
+                    self.tracker.stored(&event_id, self.now);
                     self.note_heal_convergence();
                 }
                 SyncEvent::Disconnect { peer, reason } => self.protocol_broke(node, &peer, &reason),
@@ -846,6 +846,8 @@ impl<'a> Simulation<'a> {
         let tracker = &self.tracker;
         let ratio = |a: u64, b: u64| (b > 0).then(|| a as f64 / b as f64);
         let heal = self.faults.last_heal_ms();
+        let delivery = tracker.delivery_percentiles();
+        let seconds = |i: usize| delivery.map(|d| d[i] as f64 / 1000.0);
         let summary = Summary {
             scenario: self.scenario.name.clone(),
             seed: self.seed,
@@ -866,6 +868,9 @@ impl<'a> Simulation<'a> {
             convergence_seconds_after_last_heal: heal
                 .zip(self.heal_converged_ms)
                 .map(|(heal, at)| (at - heal) as f64 / 1000.0),
+            message_delivery_seconds_p50: seconds(0),
+            message_delivery_seconds_p99: seconds(1),
+            message_delivery_seconds_max: seconds(2),
             bytes_on_links,
             retransmitted_bytes: links.iter().map(|l| l.retransmitted_bytes).sum(),
             frames_on_links: links.iter().map(|l| l.frames).sum(),

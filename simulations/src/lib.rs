@@ -9,11 +9,13 @@
 //! - [`report`]: `summary.json`, `timeline.csv`, `convergence.csv`, `links.csv`.
 //! - [`plot`]: SVG plots of a results directory.
 //! - [`sweep`]: many seeds, optionally one shard of them.
+//! - [`linkbench`]: byte and round-trip figures of one link, against Matrix federation.
 //!
 //! The same scenario and seed always give the same report, byte for byte.
 
 pub mod engine;
 pub mod link;
+pub mod linkbench;
 pub mod plot;
 pub mod report;
 pub mod scenario;

@@ -32,6 +32,11 @@ pub struct Summary {
     pub last_heal_seconds: Option<f64>,
     /// From the last heal until every event created before it was held by every node.
     pub convergence_seconds_after_last_heal: Option<f64>,
+    /// From a message's creation until a node stored it, over every node that got it from a
+    /// peer (so across as many hops as separate them): median, 99th percentile, maximum.
+    pub message_delivery_seconds_p50: Option<f64>,
+    pub message_delivery_seconds_p99: Option<f64>,
+    pub message_delivery_seconds_max: Option<f64>,
     /// Frame bytes after compression, both directions, all links, each frame counted once
     /// (retransmissions and per-packet headers not included).
     pub bytes_on_links: u64,

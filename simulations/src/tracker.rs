@@ -21,6 +21,8 @@ pub struct Tracker {
     pub messages_everywhere: u64,
     /// Events a node received from a peer and stored (what had to be delivered).
     pub stored_from_peers: u64,
+    /// For every message a node stored from a peer: milliseconds since it was written.
+    delivery_ms: Vec<u64>,
 }
 
 impl Tracker {
@@ -33,6 +35,7 @@ impl Tracker {
             messages_sent: 0,
             messages_everywhere: 0,
             stored_from_peers: 0,
+            delivery_ms: Vec::new(),
         }
     }
 
@@ -51,11 +54,24 @@ impl Tracker {
     }
 
     /// A node stored an event from a peer.
-    pub fn stored(&mut self, event_id: &str) {
+    pub fn stored(&mut self, event_id: &str, now: u64) {
         self.stored_from_peers += 1;
         if let Some(&index) = self.index.get(event_id) {
+            let event = &self.events[index];
+            if event.message {
+                self.delivery_ms.push(now - event.created_ms);
+            }
             self.held(index);
         }
+    }
+
+    /// Message delivery times (to each node that received a message from a peer): the median,
+    /// the 99th percentile and the maximum, in milliseconds.
+    pub fn delivery_percentiles(&self) -> Option<[u64; 3]> {
+        let mut sorted = self.delivery_ms.clone();
+        sorted.sort_unstable();
+        let at = |q: f64| sorted[((sorted.len() - 1) as f64 * q).round() as usize];
+        (!sorted.is_empty()).then(|| [at(0.5), at(0.99), at(1.0)])
     }
 
     fn held(&mut self, index: usize) {

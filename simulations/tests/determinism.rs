@@ -53,6 +53,16 @@ fn same_seed_gives_byte_identical_results() {
 }
 
 #[test]
+fn a_message_crosses_a_2400_bit_link_in_under_a_second() {
+    let summary = simulations::run(&scenario("hf-pair.toml"), 7, &mut |_| {})
+        .unwrap()
+        .summary;
+    assert!(summary.healthy(), "{summary:?}");
+    let median = summary.message_delivery_seconds_p50.unwrap();
+    assert!(median <= 1.0, "median delivery {median} s");
+}
+
+#[test]
 fn the_lossy_pair_delivers_everything() {
     let report = simulations::run(&scenario("lossy-pair.toml"), 3, &mut |_| {}).unwrap();
     let summary = report.summary;
