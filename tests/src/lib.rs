@@ -58,6 +58,21 @@ pub fn free_address() -> SocketAddr {
 /// nodes meet only the peers a test names.
 pub fn flotilla_command() -> Command {
     let mut command = Command::new(flotilla_binary());
+    isolate_from_environment(&mut command);
+    command
+}
+
+/// [`flotilla_command`] run inside the network namespace `netns` (through `ip netns exec`).
+pub fn flotilla_command_in_netns(netns: &str) -> Command {
+    let mut command = Command::new("ip");
+    command
+        .args(["netns", "exec", netns])
+        .arg(flotilla_binary());
+    isolate_from_environment(&mut command);
+    command
+}
+
+fn isolate_from_environment(command: &mut Command) {
     for (name, _) in std::env::vars() {
         if name.starts_with("FLOTILLA_") {
             command.env_remove(&name);
@@ -66,7 +81,6 @@ pub fn flotilla_command() -> Command {
     command.env("RUST_LOG", "info");
     command.env("FLOTILLA_MDNS", "false");
     command.env("FLOTILLA_P2P_LISTEN", "/ip4/127.0.0.1/tcp/0");
-    command
 }
 
 /// A running `flotilla run`, killed if the test forgets to stop it.
@@ -92,7 +106,20 @@ impl NodeProcess {
 
     /// Runs `command` (a prepared `flotilla run`) that will listen on `address`, logging to
     /// `log_path`, and waits until it answers.
-    pub fn spawn(mut command: Command, address: SocketAddr, log_path: &Path) -> NodeProcess {
+    pub fn spawn(command: Command, address: SocketAddr, log_path: &Path) -> NodeProcess {
+        NodeProcess::spawn_until(command, address, log_path, |address| {
+            http(address, "GET", "/_matrix/client/versions", None, None).is_ok()
+        })
+    }
+
+    /// Like [`NodeProcess::spawn`], with the caller's test of whether the node answers (for a
+    /// node in another network namespace).
+    pub fn spawn_until(
+        mut command: Command,
+        address: SocketAddr,
+        log_path: &Path,
+        serving: impl FnMut(SocketAddr) -> bool,
+    ) -> NodeProcess {
         let log = File::create(log_path).expect("the log file can be created");
         let child = command
             .stdin(Stdio::null())
@@ -105,17 +132,17 @@ impl NodeProcess {
             address,
             log_path: log_path.to_path_buf(),
         };
-        node.wait_until_serving(Duration::from_secs(60));
+        node.wait_until_serving(Duration::from_secs(60), serving);
         node
     }
 
-    fn wait_until_serving(&mut self, limit: Duration) {
+    fn wait_until_serving(&mut self, limit: Duration, mut serving: impl FnMut(SocketAddr) -> bool) {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
                 panic!("flotilla exited with {status}:\n{}", self.log());
             }
-            if http(self.address, "GET", "/_matrix/client/versions", None, None).is_ok() {
+            if serving(self.address) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
