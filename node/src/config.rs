@@ -36,12 +36,13 @@ pub struct MeshConfig {
     pub mdns: bool,
     /// When set, only these peers may connect ("this ship talks only to the fleet").
     pub allow_peers: Option<Vec<transport::Peer>>,
-    /// Seconds between pings on an idle link: the only traffic a quiet link carries.
+    /// Seconds between keep-alive pings. With the sync protocol's digest every ten minutes this
+    /// is all a quiet link carries: together well under a byte per second.
     pub ping_interval_s: u64,
 }
 
 pub const DEFAULT_P2P_LISTEN: &str = "/ip4/0.0.0.0/tcp/7400";
-pub const DEFAULT_PING_INTERVAL_S: u64 = 240;
+pub const DEFAULT_PING_INTERVAL_S: u64 = 900;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegistrationConfig {
@@ -505,8 +506,9 @@ mdns = true
 # When set, only these peer IDs may connect at all; anyone else is refused at connection time.
 # allow_peers = ["12D3KooW..."]
 
-# Seconds between pings on an idle link, the only traffic a quiet link carries.
-ping_interval_s = 240
+# Seconds between keep-alive pings. With the sync protocol's digest every ten minutes, this is
+# all a quiet link carries: together well under a byte per second.
+ping_interval_s = 900
 
 [registration]
 # auto:   open while `listen` is a loopback address; otherwise "token" if tokens are set,

@@ -3,8 +3,9 @@
 //! The sync protocol needs each link to deliver frames reliably and in order (it keeps a zstd
 //! stream context per link), as TCP or yamux do. So loss is modelled as the transport repairs it:
 //! a frame travels as `ceil(len / mtu)` packets, each with `overhead_bytes_per_packet` of headers;
-//! a lost packet is sent again after the retransmission timeout, and the channel carries nothing
-//! else meanwhile (stop-and-wait per packet, which keeps frames in order and is pessimistic for
+//! a lost packet is sent again after the retransmission timeout, doubled for each further loss of
+//! the same packet up to [`MAX_BACKOFF_SHIFT`] doublings as TCP backs off, and the channel
+//! carries nothing else meanwhile (stop-and-wait per packet, which keeps frames in order and is pessimistic for
 //! long fat links). Loss is drawn per packet, independently or from a Gilbert–Elliott chain.
 //! Serialization times are rounded up to whole milliseconds of virtual time.
 
@@ -16,6 +17,8 @@ use crate::scenario::LinkModel;
 /// A transmission attempt never repeats a packet more than this; beyond it the packet is taken
 /// as delivered, so a pathological loss setting cannot stall the run forever.
 const MAX_ATTEMPTS_PER_PACKET: u32 = 1000;
+/// A packet lost again and again waits at most 2^6 retransmission timeouts between attempts.
+pub const MAX_BACKOFF_SHIFT: u32 = 6;
 
 /// How one frame went over one channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,9 +76,9 @@ pub fn transmit(
         wire_bits += bits;
         let mut attempts = 1;
         while attempts < MAX_ATTEMPTS_PER_PACKET && loss.packet_lost(model, rng) {
-            attempts += 1;
             wire_bits += bits;
-            waiting_ms += rto;
+            waiting_ms += rto << (attempts - 1).min(MAX_BACKOFF_SHIFT);
+            attempts += 1;
             retransmitted_bytes += payload;
         }
     }
@@ -138,6 +141,23 @@ mod tests {
         assert!((380..480).contains(&repeats), "{repeats}");
         let t = sent.iter().find(|t| t.retransmitted_bytes == 100).unwrap();
         assert_eq!(t.channel_ms, 2 * 11_200 + model.retransmit_timeout());
+    }
+
+    #[test]
+    fn repeated_losses_of_a_packet_back_off() {
+        let model = LinkModel {
+            bandwidth_bps: 1_000_000,
+            loss: 0.9,
+            ..LinkModel::default()
+        };
+        let rto = model.retransmit_timeout();
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let mut loss = LossState::default();
+        let t = (0..100)
+            .map(|_| transmit(&model, &mut loss, 10, &mut rng))
+            .find(|t| t.retransmitted_bytes == 30)
+            .expect("some packet is lost three times");
+        assert_eq!(t.channel_ms - t.serializing_ms, rto + 2 * rto + 4 * rto);
     }
 
     #[test]

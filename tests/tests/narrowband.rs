@@ -2,7 +2,7 @@
 //! in both directions with `tc qdisc … tbf rate 2400bit`: an HF radio link on real sockets.
 //! It checks that messages cross and arrive as the identical event, and measures (printing,
 //! not asserting, the timings) delivery latency, bytes per message on the wire including
-//! Noise, Yamux, TCP/IP and Ethernet headers, and the idle cost.
+//! Noise, Yamux, TCP/IP and Ethernet headers; and, as an ignored benchmark, the idle cost.
 //!
 //! Inside the namespaces TCP timestamps are off, as on a narrowband deployment (they cost 12
 //! bytes a packet). Needs root (CAP_NET_ADMIN) and iproute2, as CI has. Without them the test says so and
@@ -23,7 +23,6 @@ const RATE: &str = "2400bit";
 const MTU: &str = "576";
 const BURST_BYTES: &str = "600";
 const MESSAGES: usize = 10;
-const IDLE: Duration = Duration::from_secs(30);
 const ETHERNET_HEADER: u64 = 14;
 
 #[derive(Debug, Clone, Copy)]
@@ -51,11 +50,12 @@ struct ShapedLink {
 }
 
 impl ShapedLink {
-    fn create() -> Result<ShapedLink, String> {
+    /// `tag` tells apart the links of tests running at once in this process.
+    fn create(tag: char) -> Result<ShapedLink, String> {
         let pid = std::process::id();
         let link = ShapedLink {
-            names: [format!("flt{pid}a"), format!("flt{pid}b")],
-            devices: [format!("vf{pid}a"), format!("vf{pid}b")],
+            names: [format!("flt{pid}{tag}a"), format!("flt{pid}{tag}b")],
+            devices: [format!("vf{pid}{tag}a"), format!("vf{pid}{tag}b")],
             addresses: ["10.231.0.1", "10.231.0.2"],
         };
         for name in &link.names {
@@ -242,47 +242,85 @@ fn await_event(ns: &str, node: &MeshNode, token: &str, room: &str, event_id: &st
     }
 }
 
+/// Two nodes over a fresh shaped link, a user on each, both in one room that has carried a
+/// first message.
+struct Session {
+    // Field order is drop order: the nodes stop before their namespaces go.
+    a: MeshNode,
+    b: MeshNode,
+    link: ShapedLink,
+    _dir: tempfile::TempDir,
+    alice: String,
+    bob: String,
+    room: String,
+}
+
+impl Session {
+    fn start(tag: char) -> Option<Session> {
+        let link = match ShapedLink::create(tag) {
+            Ok(link) => link,
+            Err(reason) if std::env::var_os("CI").is_none() => {
+                eprintln!("skipped: cannot create network namespaces here ({reason})");
+                return None;
+            }
+            Err(reason) => panic!("network namespaces are needed in CI: {reason}"),
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let a = start_node(&link, 0, &dir.path().join("a"), None);
+        let b = start_node(&link, 1, &dir.path().join("b"), Some(&a.p2p_address));
+        let [ns_a, ns_b] = link.names.clone();
+        let (_, alice) = in_netns(&ns_a, || register(a.process.address, "alice"));
+        let (_, bob) = in_netns(&ns_b, || register(b.process.address, "bob"));
+        let (status, created) = in_netns(&ns_a, || {
+            let body = json!({"preset": "public_chat"});
+            call(
+                a.process.address,
+                "POST",
+                "/_matrix/client/v3/createRoom",
+                &alice,
+                body,
+            )
+        });
+        assert_eq!(status, 200, "{created}");
+        let room = created["room_id"].as_str().unwrap().to_owned();
+        in_netns(&ns_b, || flotilla_tests::mesh::join(&b, &bob, &room));
+        let warm_up = send(&ns_a, &a, &alice, &room, "warming up the link", 0);
+        await_event(&ns_b, &b, &bob, &room, &warm_up);
+        std::thread::sleep(Duration::from_secs(2));
+        Some(Session {
+            a,
+            b,
+            link,
+            _dir: dir,
+            alice,
+            bob,
+            room,
+        })
+    }
+}
+
 #[test]
 fn messages_cross_a_2400_bit_link_between_real_nodes() {
-    let link = match ShapedLink::create() {
-        Ok(link) => link,
-        Err(reason) if std::env::var_os("CI").is_none() => {
-            eprintln!("skipped: cannot create network namespaces here ({reason})");
-            return;
-        }
-        Err(reason) => panic!("network namespaces are needed in CI: {reason}"),
+    let Some(session) = Session::start('m') else {
+        return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let a = start_node(&link, 0, &dir.path().join("a"), None);
-    let b = start_node(&link, 1, &dir.path().join("b"), Some(&a.p2p_address));
+    let Session {
+        a,
+        b,
+        link,
+        alice,
+        bob,
+        room,
+        ..
+    } = &session;
     let [ns_a, ns_b] = link.names.clone();
-    let (_, alice) = in_netns(&ns_a, || register(a.process.address, "alice"));
-    let (_, bob) = in_netns(&ns_b, || register(b.process.address, "bob"));
-    let (status, created) = in_netns(&ns_a, || {
-        let body = json!({"preset": "public_chat"});
-        call(
-            a.process.address,
-            "POST",
-            "/_matrix/client/v3/createRoom",
-            &alice,
-            body,
-        )
-    });
-    assert_eq!(status, 200, "{created}");
-    let room = created["room_id"].as_str().unwrap().to_owned();
-    in_netns(&ns_b, || flotilla_tests::mesh::join(&b, &bob, &room));
-
-    let warm_up = send(&ns_a, &a, &alice, &room, "warming up the link", 0);
-    await_event(&ns_b, &b, &bob, &room, &warm_up);
-    std::thread::sleep(Duration::from_secs(2));
-
     let before = link.counters();
     let mut latencies = Vec::new();
     for i in 1..=MESSAGES {
         let started = Instant::now();
         let body = format!("Position report {i}, all well");
-        let event_id = send(&ns_a, &a, &alice, &room, &body, i);
-        let event = await_event(&ns_b, &b, &bob, &room, &event_id);
+        let event_id = send(&ns_a, a, alice, room, &body, i);
+        let event = await_event(&ns_b, b, bob, room, &event_id);
         latencies.push(started.elapsed());
         assert_eq!(event["event_id"], event_id.as_str());
         assert_eq!(event["content"]["body"], body.as_str());
@@ -304,15 +342,31 @@ fn messages_cross_a_2400_bit_link_between_real_nodes() {
          p50 {p50:?}, max {:?}, plus {serialization:?} of serialization on a real modem",
         latencies[latencies.len() - 1]
     );
-    let idle_start = link.counters();
-    std::thread::sleep(IDLE);
-    let idle_end = link.counters();
-    let idle_bytes: u64 = (0..2)
-        .map(|s| idle_end[s].bytes - idle_start[s].bytes)
-        .sum();
-    println!(
-        "idle: {:.2} B/s over {IDLE:?} (keep-alive pings every 240 s are not in this window)",
-        idle_bytes as f64 / IDLE.as_secs_f64()
-    );
     assert!(sent <= 200.0, "{sent} bytes per message from the sender");
+}
+
+/// The idle cost of a connected peer on real sockets, over a window long enough to hold the
+/// transport's keep-alive pings and the sync protocol's periodic digests. A benchmark:
+/// `cargo test --release -p flotilla-tests --test narrowband -- --ignored --nocapture`
+/// (`FLOTILLA_IDLE_SECONDS`, default 1800).
+#[test]
+#[ignore = "a benchmark: half an hour of an idle link"]
+fn idle_cost_on_the_wire() {
+    let Some(session) = Session::start('i') else {
+        return;
+    };
+    let seconds: u64 = std::env::var("FLOTILLA_IDLE_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1800);
+    let before = session.link.counters();
+    std::thread::sleep(Duration::from_secs(seconds));
+    let after = session.link.counters();
+    let bytes: u64 = (0..2).map(|s| after[s].bytes - before[s].bytes).sum();
+    let packets: u64 = (0..2).map(|s| after[s].packets - before[s].packets).sum();
+    println!(
+        "idle connected peer: {bytes} B in {packets} packets over {seconds} s, both ways, \
+         Ethernet headers included: {:.2} B/s",
+        bytes as f64 / seconds as f64
+    );
 }
