@@ -254,6 +254,58 @@ impl Default for Pair {
     }
 }
 
+/// A node holding one room with a backlog of messages, whose protocol talks to a peer the
+/// caller runs (the node's SQLite store in `flotilla bench ingest`).
+pub struct Source {
+    node: Node,
+    now: u64,
+}
+
+impl Source {
+    pub fn with_backlog(messages: usize) -> Result<Source, BenchError> {
+        let mut pair = Pair::new();
+        let room_id = pair.create_room()?;
+        for i in 0..messages {
+            pair.say(0, &room_id, BODIES[i % BODIES.len()])?;
+        }
+        let now = pair.now;
+        let [node, _] = pair.nodes;
+        Ok(Source { node, now })
+    }
+
+    pub fn peer_id(&self) -> PeerId {
+        self.node.peer_id()
+    }
+
+    /// Every event the node holds, in the order it stored them.
+    pub fn event_ids(&self) -> Vec<String> {
+        self.node.store.log().to_vec()
+    }
+
+    pub fn connect(&mut self, peer: &PeerId) -> Result<(), BenchError> {
+        let node = &mut self.node;
+        node.sync
+            .peer_connected(&node.store, peer, self.now)
+            .map_err(|e| BenchError::Disconnected(e.to_string()))
+    }
+
+    /// Frames for `peer` that the protocol has ready.
+    pub fn transmit(&mut self, peer: &PeerId) -> Vec<Vec<u8>> {
+        let node = &mut self.node;
+        std::iter::from_fn(|| node.sync.poll_transmit(&node.store, peer)).collect()
+    }
+
+    pub fn receive(&mut self, from: &PeerId, frame: &[u8]) -> Result<(), BenchError> {
+        let node = &mut self.node;
+        node.sync
+            .frame_received(&mut node.store, from, frame, self.now);
+        match node.sync.poll_event() {
+            Some(SyncEvent::Disconnect { reason, .. }) => Err(BenchError::Disconnected(reason)),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// What one short message costs on our link and as a federation transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MessageCost {

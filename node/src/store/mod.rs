@@ -126,6 +126,8 @@ fn run_jobs(mut connection: Connection, mut jobs: mpsc::Receiver<Job>) {
 }
 
 /// Opens a connection with the node's pragmas and brings the schema up to date.
+const STATEMENT_CACHE_CAPACITY: usize = 128;
+
 pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     let open_error = |source| StoreError::Open {
         path: path.to_path_buf(),
@@ -133,6 +135,9 @@ pub fn open_connection(path: &Path) -> Result<Connection, StoreError> {
     };
     let mut connection = Connection::open(path).map_err(open_error)?;
     connection.busy_timeout(BUSY_TIMEOUT).map_err(open_error)?;
+    // The store caches a few dozen distinct statements; with rusqlite's default of 16 they
+    // evicted each other and were parsed again and again.
+    connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
     connection
         .execute_batch(
             "PRAGMA journal_mode = WAL;
