@@ -159,13 +159,13 @@ pub fn now_ms() -> i64 {
 
 /// Advances the named stream and returns its new position.
 pub fn next_stream_position(connection: &Connection, stream: &str) -> Result<i64, StoreError> {
-    Ok(connection.query_row(
-        "INSERT INTO stream_positions (stream, position) VALUES (?1, 1)
+    Ok(connection
+        .prepare_cached(
+            "INSERT INTO stream_positions (stream, position) VALUES (?1, 1)
          ON CONFLICT (stream) DO UPDATE SET position = position + 1
          RETURNING position",
-        [stream],
-        |row| row.get(0),
-    )?)
+        )?
+        .query_row([stream], |row| row.get(0))?)
 }
 
 /// The latest position of the named stream, 0 if it never advanced.

@@ -235,11 +235,12 @@ fn write_commit(
     let pdu = &*event.pdu;
     let room = &commit.room;
     let stream_pos = next_stream_position(&transaction, EVENTS_STREAM)?;
-    transaction.execute(
-        "INSERT INTO rooms (room_id, room_version, created_ts) VALUES (?1, ?2, ?3)
+    transaction
+        .prepare_cached(
+            "INSERT INTO rooms (room_id, room_version, created_ts) VALUES (?1, ?2, ?3)
          ON CONFLICT DO NOTHING",
-        params![room.room_id, room.version.as_str(), now_ms()],
-    )?;
+        )?
+        .execute(params![room.room_id, room.version.as_str(), now_ms()])?;
     let group = state_group_for(&transaction, cache, pdu, &room.room_id, &event.state_after)?;
     let event_nid = insert_event(&transaction, pdu, &room.room_id, event, stream_pos, group)?;
     replace_heads(
@@ -272,11 +273,13 @@ fn insert_event(
     let redacts = (pdu.event_type() == "m.room.redaction")
         .then(|| pdu.redacts())
         .flatten();
-    let event_nid: i64 = transaction.query_row(
+    let mut insert = transaction.prepare_cached(
         "INSERT INTO events (event_id, room_id, event_type, state_key, sender, origin_server_ts,
              depth, canonical_json, wire, stream_pos, state_after, rejected, soft_failed, redacts)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
          RETURNING event_nid",
+    )?;
+    let event_nid: i64 = insert.query_row(
         params![
             pdu.event_id(),
             room_id,
@@ -375,10 +378,9 @@ fn update_current_state(
     for (event_type, state_key) in old.keys().filter(|key| !new.contains_key(*key)) {
         delete.execute(params![room.room_id, event_type, state_key])?;
         if event_type == "m.room.member" {
-            transaction.execute(
-                "DELETE FROM room_memberships WHERE room_id = ?1 AND user_id = ?2",
-                params![room.room_id, state_key],
-            )?;
+            transaction
+                .prepare_cached("DELETE FROM room_memberships WHERE room_id = ?1 AND user_id = ?2")?
+                .execute(params![room.room_id, state_key])?;
         }
     }
     Ok(())
@@ -423,10 +425,11 @@ fn record_origin(
     event_nid: i64,
     event_id: &str,
 ) -> Result<(), StoreError> {
-    transaction.execute(
-        "INSERT INTO event_transactions (event_nid, device_id, txn_id) VALUES (?1, ?2, ?3)",
-        params![event_nid, origin.device_id, origin.txn_id],
-    )?;
+    transaction
+        .prepare_cached(
+            "INSERT INTO event_transactions (event_nid, device_id, txn_id) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![event_nid, origin.device_id, origin.txn_id])?;
     claim_transaction_id(
         transaction,
         &origin.user_id,
@@ -502,10 +505,11 @@ fn mark_redacted(
     target_id: &str,
     redaction_id: &str,
 ) -> Result<(), StoreError> {
-    transaction.execute(
-        "UPDATE events SET redacted_by = ?2 WHERE event_id = ?1 AND redacted_by IS NULL",
-        params![target_id, redaction_id],
-    )?;
+    transaction
+        .prepare_cached(
+            "UPDATE events SET redacted_by = ?2 WHERE event_id = ?1 AND redacted_by IS NULL",
+        )?
+        .execute(params![target_id, redaction_id])?;
     Ok(())
 }
 
@@ -550,25 +554,26 @@ fn new_group(
 ) -> Result<i64, StoreError> {
     let base = match base {
         Some((group, base_state)) => {
-            let depth: i64 = transaction.query_row(
-                "SELECT chain_depth FROM state_groups WHERE group_id = ?1",
-                [group],
-                |row| row.get(0),
-            )?;
+            let depth: i64 = transaction
+                .prepare_cached("SELECT chain_depth FROM state_groups WHERE group_id = ?1")?
+                .query_row([group], |row| row.get(0))?;
             (depth < MAX_STATE_CHAIN).then_some((*group, depth, base_state))
         }
         None => None,
     };
-    let group: i64 = transaction.query_row(
-        "INSERT INTO state_groups (room_id, prev_group, chain_depth) VALUES (?1, ?2, ?3)
+    let group: i64 = transaction
+        .prepare_cached(
+            "INSERT INTO state_groups (room_id, prev_group, chain_depth) VALUES (?1, ?2, ?3)
          RETURNING group_id",
-        params![
-            room_id,
-            base.map(|(group, _, _)| group),
-            base.map_or(0, |(_, depth, _)| depth + 1)
-        ],
-        |row| row.get(0),
-    )?;
+        )?
+        .query_row(
+            params![
+                room_id,
+                base.map(|(group, _, _)| group),
+                base.map_or(0, |(_, depth, _)| depth + 1)
+            ],
+            |row| row.get(0),
+        )?;
     let mut insert = transaction.prepare_cached(
         "INSERT INTO state_group_deltas (group_id, event_type, state_key, event_id)
          VALUES (?1, ?2, ?3, ?4)",
