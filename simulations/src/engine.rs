@@ -177,6 +177,11 @@ pub struct Simulation<'a> {
     timeline: Vec<TimelineRow>,
     convergence: Vec<ConvergenceRow>,
     finished_converged: Option<(bool, usize)>,
+    /// With a shared medium: whether some link is transmitting.
+    medium_busy: bool,
+    /// With a shared medium: the link offered the channel first when it frees, rotating so
+    /// that no link starves.
+    next_offer: usize,
 }
 
 impl<'a> Simulation<'a> {
@@ -265,6 +270,8 @@ impl<'a> Simulation<'a> {
             timeline: Vec::new(),
             convergence: Vec::new(),
             finished_converged: None,
+            medium_busy: false,
+            next_offer: 0,
         })
     }
 
@@ -388,22 +395,51 @@ impl<'a> Simulation<'a> {
     }
 
     fn channel_free(&mut self, link: usize, dir: usize, epoch: u32) {
-        if self.links[link].epoch != epoch {
-            return;
+        let current = self.links[link].epoch == epoch;
+        if current {
+            self.links[link].busy[dir] = false;
         }
-        self.links[link].busy[dir] = false;
-        if self.scenario.link.duplex == Duplex::Half {
-            self.try_send(link, 1 - dir);
+        match self.scenario.link.duplex {
+            // The medium frees even if the link went down meanwhile.
+            Duplex::Shared => {
+                self.medium_busy = false;
+                self.offer_medium();
+            }
+            Duplex::Half if current => {
+                self.try_send(link, 1 - dir);
+                self.try_send(link, dir);
+            }
+            Duplex::Full if current => self.try_send(link, dir),
+            _ => {}
         }
-        self.try_send(link, dir);
+    }
+
+    /// Offers the free shared medium to every link and direction in turn, from a rotating start.
+    fn offer_medium(&mut self) {
+        let count = self.links.len();
+        for offset in 0..count {
+            let link = (self.next_offer + offset) % count;
+            for dir in 0..2 {
+                self.try_send(link, dir);
+                if self.medium_busy {
+                    self.next_offer = (link + 1) % count;
+                    return;
+                }
+            }
+        }
     }
 
     /// Starts the next frame on `link` in direction `dir` if the channel and the sender are free
     /// and the protocol has something to say.
     fn try_send(&mut self, link_index: usize, dir: usize) {
-        let half_duplex = self.scenario.link.duplex == Duplex::Half;
+        let duplex = self.scenario.link.duplex;
         let link = &mut self.links[link_index];
-        if !link.up || link.busy[dir] || (half_duplex && link.busy[1 - dir]) {
+        let channel_taken = match duplex {
+            Duplex::Full => link.busy[dir],
+            Duplex::Half => link.busy[dir] || link.busy[1 - dir],
+            Duplex::Shared => self.medium_busy,
+        };
+        if !link.up || channel_taken {
             return;
         }
         let (from, to) = (link.ends[dir], link.ends[1 - dir]);
@@ -431,6 +467,7 @@ impl<'a> Simulation<'a> {
         stats.retransmitted_bytes += sent.retransmitted_bytes;
         stats.serializing_ms += sent.serializing_ms;
         link.busy[dir] = true;
+        self.medium_busy = duplex == Duplex::Shared;
         let done = self.now + sent.channel_ms;
         let arrival =
             (done + link::propagation_ms(model, &mut self.rng)).max(link.last_arrival[dir]);

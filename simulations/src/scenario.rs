@@ -131,6 +131,9 @@ pub enum Duplex {
     Full,
     /// Both directions share one channel: one frame at a time on the link.
     Half,
+    /// Every link shares one channel, as stations on one radio net's frequency do: one frame
+    /// at a time in the whole network.
+    Shared,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

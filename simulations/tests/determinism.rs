@@ -73,3 +73,17 @@ fn the_lossy_pair_delivers_everything() {
     );
     assert!(summary.messages_sent > 0);
 }
+
+/// On a shared medium no two frames are ever on the air at once, across all links.
+#[test]
+fn a_shared_medium_carries_one_frame_at_a_time() {
+    let mut scenario = scenario("hf-pair.toml");
+    scenario.nodes = 4;
+    scenario.topology.kind = simulations::scenario::TopologyKind::Full;
+    scenario.link.duplex = simulations::scenario::Duplex::Shared;
+    let report = simulations::run(&scenario, 7, &mut |_| {}).unwrap();
+    assert!(report.summary.healthy(), "{:?}", report.summary);
+    let on_air: u64 = report.links.iter().map(|l| l.serializing_ms).sum();
+    let elapsed = (report.summary.simulated_seconds * 1000.0) as u64;
+    assert!(on_air <= elapsed, "{on_air} ms on air in {elapsed} ms");
+}
