@@ -12,13 +12,13 @@ pub mod store;
 
 use serde_json::Value;
 
-pub use receive::receive;
+pub use receive::{receive, receive_checking_with};
 pub use store::{EventStatus, MemoryStore, RoomCommit, RoomInfo, RoomStore, StoredEvent};
 
 use crate::auth::{self, AuthError};
 use crate::canonical_json::{MAX_SAFE_INTEGER, Object};
 use crate::pdu::{MAX_PREV_EVENTS, PduError};
-use crate::signing::{ServerKey, SignatureError};
+use crate::signing::{Ed25519, ServerKey, SignatureError};
 use crate::state_res::ResolveError;
 use crate::{Pdu, RoomVersion, UnsupportedRoomVersion};
 
@@ -121,7 +121,7 @@ pub fn send(
     key: &ServerKey,
 ) -> Result<Pdu, SendError> {
     let pdu = build_event(store, room_id, new, origin_server_ts, key)?;
-    let checked = receive::check(store, pdu.json().clone())?;
+    let checked = receive::check(store, pdu.json().clone(), &Ed25519)?;
     match checked.status_and_reason() {
         (EventStatus::Accepted, _) => {
             receive::commit(store, checked);

@@ -12,8 +12,8 @@ use super::store::{EventStatus, RoomCommit, RoomInfo, RoomStore, StoredEvent};
 use super::{ReceiveError, Received};
 use crate::auth::{self, AuthError};
 use crate::canonical_json::Object;
-use crate::pdu::{NODE_KEY_ID, verifying_key_from_server_name};
-use crate::signing;
+use crate::pdu::{NODE_KEY_ID, key_bytes_from_server_name};
+use crate::signing::{self, Ed25519, SignatureCheck, SignatureError};
 use crate::state_res::StateMap;
 use crate::{Pdu, RoomEvent, RoomVersion, hashing, ids};
 
@@ -23,7 +23,16 @@ const CREATE: (&str, &str) = ("m.room.create", "");
 /// `prev_events` or `auth_events` are not all known are refused with the missing IDs, so the
 /// store always holds every ancestor of every event it holds.
 pub fn receive(store: &mut impl RoomStore, json: Object) -> Result<Received, ReceiveError> {
-    let checked = check(store, json)?;
+    receive_checking_with(store, json, &Ed25519)
+}
+
+/// [`receive`] with signatures checked by `signatures`.
+pub fn receive_checking_with(
+    store: &mut impl RoomStore,
+    json: Object,
+    signatures: &dyn SignatureCheck,
+) -> Result<Received, ReceiveError> {
+    let checked = check(store, json, signatures)?;
     Ok(commit(store, checked))
 }
 
@@ -53,17 +62,23 @@ impl Checked {
     }
 }
 
-pub(super) fn check(store: &impl RoomStore, json: Object) -> Result<Checked, ReceiveError> {
+pub(super) fn check(
+    store: &impl RoomStore,
+    json: Object,
+    signatures: &dyn SignatureCheck,
+) -> Result<Checked, ReceiveError> {
     let version = room_version_of(store, &json)?;
-    let pdu = Pdu::from_json(version, json)?;
+    let redacted = hashing::redacted_canonical(version, &json);
+    let event_id = hashing::event_id_of_redacted(&redacted);
+    let pdu = Pdu::from_json_with_id(version, json, event_id)?;
     if let Some(known) = store.event(pdu.event_id()) {
         return Ok(Checked::Known {
             event_id: pdu.event_id().to_owned(),
             status: known.status,
         });
     }
-    verify_signatures(&pdu)?;
-    let pdu = match hashing::content_hash_matches(pdu.json()) {
+    verify_signatures(&pdu, redacted.as_bytes(), signatures)?;
+    let pdu = match pdu.content_hash_matches() {
         true => pdu,
         false => pdu.redacted(),
     };
@@ -143,13 +158,28 @@ pub(crate) fn room_version_of(
 }
 
 /// The sender's server and, for restricted joins, the authorising server (rule 5.2) must have
-/// signed the redacted event. A server name is its key, so no lookup is needed.
-fn verify_signatures(pdu: &Pdu) -> Result<(), ReceiveError> {
-    let redacted = crate::redaction::redact(pdu.version(), pdu.json());
+/// signed the redacted event, whose signed bytes are `redacted` (the same bytes as the reference
+/// hash's). A server name is its key, so no lookup is needed.
+fn verify_signatures(
+    pdu: &Pdu,
+    redacted: &[u8],
+    signatures: &dyn SignatureCheck,
+) -> Result<(), ReceiveError> {
     for server in auth::servers_that_must_sign(pdu).map_err(ReceiveError::Unauthorised)? {
-        let key = verifying_key_from_server_name(server)
-            .ok_or(ReceiveError::UnknownSigningKey(server.to_owned()))?;
-        signing::verify_json(&redacted, server, NODE_KEY_ID, &key)?;
+        let unknown = || ReceiveError::UnknownSigningKey(server.to_owned());
+        let key = key_bytes_from_server_name(server).ok_or_else(unknown)?;
+        let verified = signing::verify_signed_bytes(
+            pdu.json(),
+            redacted,
+            server,
+            NODE_KEY_ID,
+            &key,
+            signatures,
+        );
+        match verified {
+            Err(SignatureError::InvalidKey) => return Err(unknown()),
+            other => other?,
+        }
     }
     Ok(())
 }
