@@ -15,6 +15,7 @@ mod faults;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::sync::Arc;
 
 use dag::RoomEvent;
 use dag::room::{self, MemoryStore, NewEvent, RoomStore, SendError};
@@ -28,6 +29,7 @@ use crate::report::{ConvergenceRow, LinkRow, Report, Summary, TimelineRow};
 use crate::scenario::{Duplex, Scenario};
 use crate::topology;
 use crate::tracker::Tracker;
+use crate::verdicts::Verdicts;
 use crate::workload::{self, StateChange};
 use faults::{Fault, FaultSchedule};
 
@@ -154,6 +156,8 @@ pub struct Simulation<'a> {
     seed: u64,
     rng: ChaCha8Rng,
     sync_config: SyncConfig,
+    /// One signature check for every node: it remembers verdicts (see [`Verdicts`]).
+    signatures: Arc<Verdicts>,
     now: u64,
     sequence: u64,
     queue: BinaryHeap<Reverse<Scheduled>>,
@@ -239,6 +243,7 @@ impl<'a> Simulation<'a> {
             seed,
             rng,
             sync_config: sync_config(scenario),
+            signatures: Arc::default(),
             now: 0,
             sequence: 0,
             queue: BinaryHeap::new(),
@@ -315,7 +320,7 @@ impl<'a> Simulation<'a> {
 
     fn start(&mut self) {
         for node in 0..self.nodes.len() {
-            self.nodes[node].sync = Some(Sync::new(self.sync_config.clone()));
+            self.nodes[node].sync = Some(self.new_sync());
         }
         let faults: Vec<(u64, Fault)> = self.faults.events().to_vec();
         for (time, fault) in faults {
@@ -602,11 +607,17 @@ impl<'a> Simulation<'a> {
     }
 
     fn restart(&mut self, node: usize) {
+        let sync = self.new_sync();
         let node = &mut self.nodes[node];
         node.crashes -= 1;
         if node.crashes == 0 {
-            node.sync = Some(Sync::new(self.sync_config.clone()));
+            node.sync = Some(sync);
         }
+    }
+
+    fn new_sync(&self) -> Sync {
+        let signatures = Arc::clone(&self.signatures);
+        Sync::checking_signatures_with(self.sync_config.clone(), signatures)
     }
 
     // ----- workload -----

@@ -9,6 +9,7 @@
 //! - [`report`]: `summary.json`, `timeline.csv`, `convergence.csv`, `links.csv`.
 //! - [`plot`]: SVG plots of a results directory.
 //! - [`sweep`]: many seeds, optionally one shard of them.
+//! - [`verdicts`]: the signature check the nodes of a run share, which remembers its answers.
 //!
 //! The same scenario and seed always give the same report, byte for byte.
 
@@ -20,6 +21,7 @@ pub mod scenario;
 pub mod sweep;
 pub mod topology;
 mod tracker;
+pub mod verdicts;
 pub mod workload;
 
 pub use engine::{Progress, SimError, run};
