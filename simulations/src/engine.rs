@@ -115,7 +115,6 @@ impl Ord for Scheduled {
 
 struct Node {
     key: ServerKey,
-    name: String,
     users: Vec<String>,
     /// Durable: survives crashes.
     store: MemoryStore,
@@ -162,6 +161,9 @@ pub struct Simulation<'a> {
     sequence: u64,
     queue: BinaryHeap<Reverse<Scheduled>>,
     nodes: Vec<Node>,
+    /// Each node's server name, its peer ID in the protocol; apart from `nodes` so that one
+    /// node's name can be lent while another node is borrowed mutably.
+    names: Vec<String>,
     node_by_name: HashMap<String, usize>,
     links: Vec<Link>,
     links_of_node: Vec<Vec<usize>>,
@@ -217,12 +219,11 @@ impl<'a> Simulation<'a> {
         let nodes: Vec<Node> = keys
             .into_iter()
             .map(|key| {
-                let name = key.server_name().to_owned();
+                let name = key.server_name();
                 Node {
                     users: (0..users_per_node)
                         .map(|u| format!("@u{u}:{name}"))
                         .collect(),
-                    name,
                     key,
                     store: store.clone(),
                     sync: None,
@@ -250,7 +251,11 @@ impl<'a> Simulation<'a> {
             node_by_name: nodes
                 .iter()
                 .enumerate()
-                .map(|(i, n)| (n.name.clone(), i))
+                .map(|(i, n)| (n.key.server_name().to_owned(), i))
+                .collect(),
+            names: nodes
+                .iter()
+                .map(|n| n.key.server_name().to_owned())
                 .collect(),
             nodes,
             links,
@@ -384,10 +389,10 @@ impl<'a> Simulation<'a> {
             return;
         }
         let (from, to) = (ends[dir], ends[1 - dir]);
-        let peer = self.nodes[from].name.clone();
+        let peer = &self.names[from];
         let Node { sync, store, .. } = &mut self.nodes[to];
         if let Some(sync) = sync {
-            sync.frame_received(store, &peer, frame, self.now);
+            sync.frame_received(store, peer, frame, self.now);
         }
         self.after_input(to);
     }
@@ -412,7 +417,7 @@ impl<'a> Simulation<'a> {
             return;
         }
         let (from, to) = (link.ends[dir], link.ends[1 - dir]);
-        let peer = self.nodes[to].name.clone();
+        let peer = &self.names[to];
         let node = &mut self.nodes[from];
         if node.emcon > 0 {
             return;
@@ -420,10 +425,10 @@ impl<'a> Simulation<'a> {
         let Some(sync) = node.sync.as_mut() else {
             return;
         };
-        if !sync.wants_to_transmit(&peer) {
+        if !sync.wants_to_transmit(peer) {
             return;
         }
-        let Some(frame) = sync.poll_transmit(&node.store, &peer) else {
+        let Some(frame) = sync.poll_transmit(&node.store, peer) else {
             return;
         };
         let model = &self.scenario.link;
@@ -488,11 +493,11 @@ impl<'a> Simulation<'a> {
         link.last_arrival = [self.now; 2];
         let ends = link.ends;
         for (me, other) in [(ends[0], ends[1]), (ends[1], ends[0])] {
-            let peer = self.nodes[other].name.clone();
+            let peer = &self.names[other];
             let Node { sync, store, .. } = &mut self.nodes[me];
             if let Some(Err(error)) = sync
                 .as_mut()
-                .map(|sync| sync.peer_connected(store, &peer, self.now))
+                .map(|sync| sync.peer_connected(store, peer, self.now))
             {
                 tracing::error!(%error, node = me, "the sync protocol refused a connection");
             }
@@ -508,9 +513,9 @@ impl<'a> Simulation<'a> {
         link.busy = [false; 2];
         let ends = link.ends;
         for (me, other) in [(ends[0], ends[1]), (ends[1], ends[0])] {
-            let peer = self.nodes[other].name.clone();
+            let peer = &self.names[other];
             if let Some(sync) = self.nodes[me].sync.as_mut() {
-                sync.peer_disconnected(&peer);
+                sync.peer_disconnected(peer);
             }
         }
     }
@@ -529,7 +534,8 @@ impl<'a> Simulation<'a> {
                 SyncEvent::Disconnect { peer, reason } => self.protocol_broke(node, &peer, &reason),
             }
         }
-        for index in self.links_of_node[node].clone() {
+        for slot in 0..self.links_of_node[node].len() {
+            let index = self.links_of_node[node][slot];
             let dir = usize::from(self.links[index].ends[0] != node);
             self.try_send(index, dir);
         }
