@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use ed25519_dalek::VerifyingKey;
 use serde_json::Value;
 
+use crate::auth::ParsedPowerLevels;
 use crate::canonical_json::{self, Object};
 use crate::ids::{self, IdError};
 use crate::signing::{self, ContentHash, ServerKey, SignatureError};
@@ -52,6 +53,8 @@ pub struct Pdu {
     json: Object,
     /// Whether `hashes.sha256` is the content hash; both receipt and every relay ask.
     hashes_match: Derived<bool>,
+    /// For a power levels event, its validated content: every auth check reads it.
+    power_levels: Derived<ParsedPowerLevels>,
     room_id: Option<String>,
     sender: String,
     event_type: String,
@@ -105,6 +108,7 @@ impl Pdu {
             version,
             event_id,
             hashes_match: Derived::default(),
+            power_levels: Derived::default(),
             origin_server_ts: unsigned_field(&json, "origin_server_ts")?,
             depth: unsigned_field(&json, "depth")?,
             prev_events: event_id_list(&json, "prev_events", MAX_PREV_EVENTS)?,
@@ -149,6 +153,7 @@ impl Pdu {
         Pdu {
             json,
             hashes_match: Derived::default(),
+            power_levels: Derived::default(),
             ..self.clone()
         }
     }
@@ -188,8 +193,14 @@ impl Pdu {
 
 /// A fact derived from the event's JSON, computed on first use and kept. Being a function of
 /// the JSON, it takes no part in comparisons.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct Derived<T>(OnceLock<T>);
+
+impl<T> Default for Derived<T> {
+    fn default() -> Self {
+        Derived(OnceLock::new())
+    }
+}
 
 impl<T> PartialEq for Derived<T> {
     fn eq(&self, _: &Self) -> bool {
@@ -341,6 +352,14 @@ impl RoomEvent for Pdu {
 
     fn redacts(&self) -> Option<&str> {
         self.redacts.as_deref()
+    }
+
+    fn parsed_power_levels(&self) -> Option<&ParsedPowerLevels> {
+        Some(
+            self.power_levels
+                .0
+                .get_or_init(|| ParsedPowerLevels::of(self.content())),
+        )
     }
 }
 
