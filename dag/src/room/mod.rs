@@ -8,11 +8,13 @@
 
 mod receive;
 mod resolve;
+mod state;
 pub mod store;
 
 use serde_json::Value;
 
 pub use receive::{receive, receive_checking_with};
+pub use state::State;
 pub use store::{EventStatus, MemoryStore, RoomCommit, RoomInfo, RoomStore, StoredEvent};
 
 use crate::auth::{self, AuthError};
@@ -64,10 +66,7 @@ pub enum ReceiveError {
 
 /// The room's current state: the resolution over its sync heads, identical on every node that
 /// holds the same events. Convergence is measured on this.
-pub fn head_state(
-    store: &impl RoomStore,
-    room_id: &str,
-) -> Result<std::sync::Arc<crate::state_res::StateMap<String>>, ReceiveError> {
+pub fn head_state(store: &impl RoomStore, room_id: &str) -> Result<State, ReceiveError> {
     let room = store
         .room(room_id)
         .ok_or_else(|| ReceiveError::UnknownRoom(room_id.to_owned()))?;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use foldhash::quality::FixedState;
 
-use crate::state_res::StateMap;
+use super::State;
 use crate::{Pdu, RoomVersion};
 
 /// How an event fared in the checks on receipt.
@@ -30,7 +30,7 @@ pub struct StoredEvent {
     pub pdu: Arc<Pdu>,
     pub status: EventStatus,
     /// The room state after this event; for a rejected event, the state before it.
-    pub state_after: Arc<StateMap<String>>,
+    pub state_after: State,
 }
 
 /// A room's bookkeeping beyond its events.
@@ -47,7 +47,7 @@ pub struct RoomInfo {
     /// every node holding the same events agrees on it. Soft-failed events count here, but
     /// state resolution checks them again against the other branches; what soft-failure
     /// withholds is a place in the timeline and in new events' `prev_events`.
-    pub current_state: Arc<StateMap<String>>,
+    pub current_state: State,
 }
 
 /// One atomic write: a new event and the room bookkeeping that follows from it.
