@@ -17,6 +17,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+/// The simulator allocates and frees small objects (JSON values, IDs, state maps) by the
+/// million, and glibc's allocator took over a quarter of the 1,000-node benchmark's time;
+/// mimalloc cut its CPU time by about a fifth, with byte-identical results. The node makes the
+/// same kinds of objects. This static only names the allocator: it holds no state of ours.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "flotilla", version, about = "Offline-first Matrix mesh node")]
 struct Cli {

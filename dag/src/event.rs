@@ -19,4 +19,9 @@ pub trait RoomEvent {
     fn auth_events(&self) -> impl ExactSizeIterator<Item = &str>;
     /// The event an `m.room.redaction` redacts: top-level before v11, in `content` from v11.
     fn redacts(&self) -> Option<&str>;
+    /// The content validated as `m.room.power_levels`, for an event that keeps it (asked only
+    /// of power levels events). `None`: the rules parse the content on every check.
+    fn parsed_power_levels(&self) -> Option<&crate::auth::ParsedPowerLevels> {
+        None
+    }
 }

@@ -21,19 +21,29 @@ pub fn content_hash(event: &Object) -> [u8; 32] {
 /// SHA-256 of the redacted event without `signatures` and `unsigned`: the event's identity.
 /// It survives redaction, so an event keeps its ID when its content is removed.
 pub fn reference_hash(version: RoomVersion, event: &Object) -> [u8; 32] {
+    sha256(&redacted_canonical(version, event))
+}
+
+/// The canonical JSON of the redacted event without `signatures`, `unsigned` and `age_ts`:
+/// what the reference hash hashes. Redaction keeps neither `unsigned` nor `age_ts`, so these
+/// are also exactly the bytes an event signature signs (the redacted event without
+/// `signatures` and `unsigned`), and a receiver serialises them once for both.
+pub fn redacted_canonical(version: RoomVersion, event: &Object) -> String {
     let mut redacted = redact(version, event);
     for key in ["signatures", "unsigned", "age_ts"] {
         redacted.remove(key);
     }
-    sha256(&canonical_json::object_to_string(&redacted))
+    canonical_json::object_to_string(&redacted)
 }
 
 /// `$` followed by the URL-safe unpadded base64 reference hash (room versions 4 and later).
 pub fn event_id(version: RoomVersion, event: &Object) -> String {
-    format!(
-        "${}",
-        base64::encode_url_safe(reference_hash(version, event))
-    )
+    event_id_of_redacted(&redacted_canonical(version, event))
+}
+
+/// The event ID of the event whose [`redacted_canonical`] form is `redacted`.
+pub fn event_id_of_redacted(redacted: &str) -> String {
+    format!("${}", base64::encode_url_safe(sha256(redacted)))
 }
 
 /// A v12 room ID: the create event's reference hash with the `!` sigil.

@@ -3,9 +3,12 @@
 //! A [`Pdu`] keeps the event's full JSON object (so it re-serialises byte for byte) next to the
 //! fields that the rest of the system reads, parsed and checked against the spec's limits.
 
+use std::sync::OnceLock;
+
 use ed25519_dalek::VerifyingKey;
 use serde_json::Value;
 
+use crate::auth::ParsedPowerLevels;
 use crate::canonical_json::{self, Object};
 use crate::ids::{self, IdError};
 use crate::signing::{self, ContentHash, ServerKey, SignatureError};
@@ -48,6 +51,10 @@ pub struct Pdu {
     version: RoomVersion,
     event_id: String,
     json: Object,
+    /// Whether `hashes.sha256` is the content hash; both receipt and every relay ask.
+    hashes_match: Derived<bool>,
+    /// For a power levels event, its validated content: every auth check reads it.
+    power_levels: Derived<ParsedPowerLevels>,
     room_id: Option<String>,
     sender: String,
     event_type: String,
@@ -63,6 +70,18 @@ impl Pdu {
     /// Validates a received or stored event. Signatures are not checked here: see
     /// [`Pdu::verify_origin_signature`].
     pub fn from_json(version: RoomVersion, json: Object) -> Result<Pdu, PduError> {
+        let event_id = hashing::event_id(version, &json);
+        Pdu::from_json_with_id(version, json, event_id)
+    }
+
+    /// [`Pdu::from_json`] for a caller that already computed `event_id` as
+    /// [`hashing::event_id`] of `json` (receipt hashes the redacted event once, for the ID and
+    /// the signatures both).
+    pub(crate) fn from_json_with_id(
+        version: RoomVersion,
+        json: Object,
+        event_id: String,
+    ) -> Result<Pdu, PduError> {
         let size = canonical_json::object_to_string(&json).len();
         if size > MAX_PDU_BYTES {
             return Err(PduError::TooLarge(size));
@@ -87,7 +106,9 @@ impl Pdu {
         }
         let pdu = Pdu {
             version,
-            event_id: hashing::event_id(version, &json),
+            event_id,
+            hashes_match: Derived::default(),
+            power_levels: Derived::default(),
             origin_server_ts: unsigned_field(&json, "origin_server_ts")?,
             depth: unsigned_field(&json, "depth")?,
             prev_events: event_id_list(&json, "prev_events", MAX_PREV_EVENTS)?,
@@ -131,8 +152,18 @@ impl Pdu {
         let json = crate::redaction::redact(self.version, &self.json);
         Pdu {
             json,
+            hashes_match: Derived::default(),
+            power_levels: Derived::default(),
             ..self.clone()
         }
+    }
+
+    /// Whether `hashes.sha256` holds the content hash, i.e. the event is unaltered.
+    pub fn content_hash_matches(&self) -> bool {
+        *self
+            .hashes_match
+            .0
+            .get_or_init(|| hashing::content_hash_matches(&self.json))
     }
 
     pub fn version(&self) -> RoomVersion {
@@ -160,13 +191,39 @@ impl Pdu {
     }
 }
 
+/// A fact derived from the event's JSON, computed on first use and kept. Being a function of
+/// the JSON, it takes no part in comparisons.
+#[derive(Clone)]
+struct Derived<T>(OnceLock<T>);
+
+impl<T> Default for Derived<T> {
+    fn default() -> Self {
+        Derived(OnceLock::new())
+    }
+}
+
+impl<T> PartialEq for Derived<T> {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Derived<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.get().fmt(f)
+    }
+}
+
 /// The ed25519 key a hex server name stands for.
 pub fn verifying_key_from_server_name(server_name: &str) -> Option<VerifyingKey> {
+    VerifyingKey::from_bytes(&key_bytes_from_server_name(server_name)?).ok()
+}
+
+/// The 32 bytes a server name spells in lowercase hex; whether they are a valid ed25519 key
+/// is for the signature check to find out.
+pub fn key_bytes_from_server_name(server_name: &str) -> Option<[u8; 32]> {
     let bytes: [u8; 32] = hex::decode(server_name).ok()?.try_into().ok()?;
-    if hex::encode(bytes) != server_name {
-        return None;
-    }
-    VerifyingKey::from_bytes(&bytes).ok()
+    (hex::encode(bytes) == server_name).then_some(bytes)
 }
 
 fn string_field(json: &Object, field: &'static str) -> Result<Option<String>, PduError> {
@@ -295,6 +352,14 @@ impl RoomEvent for Pdu {
 
     fn redacts(&self) -> Option<&str> {
         self.redacts.as_deref()
+    }
+
+    fn parsed_power_levels(&self) -> Option<&ParsedPowerLevels> {
+        Some(
+            self.power_levels
+                .0
+                .get_or_init(|| ParsedPowerLevels::of(self.content())),
+        )
     }
 }
 

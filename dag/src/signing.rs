@@ -126,21 +126,71 @@ pub fn verify_json(
     key_id: &str,
     public_key: &VerifyingKey,
 ) -> Result<(), SignatureError> {
-    let signature_text = signature_of(object, server, key_id)?;
-    let signature_bytes: [u8; 64] = base64::decode(signature_text)
-        .map_err(|_| SignatureError::MalformedSignature)?
-        .try_into()
-        .map_err(|_| SignatureError::MalformedSignature)?;
-    let signature = ed25519_dalek::Signature::from_bytes(&signature_bytes);
+    let signature = signature_bytes(object, server, key_id)?;
     let mut signed = object.clone();
     signed.remove("signatures");
     signed.remove("unsigned");
-    public_key
-        .verify_strict(
-            canonical_json::object_to_string(&signed).as_bytes(),
-            &signature,
-        )
-        .map_err(|_| SignatureError::BadSignature)
+    let message = canonical_json::object_to_string(&signed);
+    Ed25519.verify(public_key.as_bytes(), message.as_bytes(), &signature)
+}
+
+/// Checks ed25519 signatures, strictly (as [`VerifyingKey::verify_strict`]). Receipt of an event
+/// takes one as a parameter so that a driver may supply its own; every implementation must give
+/// exactly the answers of [`Ed25519`]. The simulator's remembers verdicts across the nodes it
+/// runs in one process (see `simulations::verdicts`).
+pub trait SignatureCheck {
+    /// Whether `signature` over `message` verifies under the ed25519 `public_key`:
+    /// [`SignatureError::InvalidKey`] if the key is not a curve point,
+    /// [`SignatureError::BadSignature`] if the signature does not verify.
+    fn verify(
+        &self,
+        public_key: &[u8; 32],
+        message: &[u8],
+        signature: &[u8; 64],
+    ) -> Result<(), SignatureError>;
+}
+
+/// Verifies every signature it is asked about.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ed25519;
+
+impl SignatureCheck for Ed25519 {
+    fn verify(
+        &self,
+        public_key: &[u8; 32],
+        message: &[u8],
+        signature: &[u8; 64],
+    ) -> Result<(), SignatureError> {
+        let key = VerifyingKey::from_bytes(public_key).map_err(|_| SignatureError::InvalidKey)?;
+        key.verify_strict(message, &ed25519_dalek::Signature::from_bytes(signature))
+            .map_err(|_| SignatureError::BadSignature)
+    }
+}
+
+/// Checks that `server` signed, with `key_id` and the ed25519 `public_key`, the object whose
+/// signed bytes (canonical JSON without `signatures` and `unsigned`) are `message`; `object`
+/// supplies the signatures.
+pub fn verify_signed_bytes(
+    object: &Object,
+    message: &[u8],
+    server: &str,
+    key_id: &str,
+    public_key: &[u8; 32],
+    check: &dyn SignatureCheck,
+) -> Result<(), SignatureError> {
+    let signature = signature_bytes(object, server, key_id)?;
+    check.verify(public_key, message, &signature)
+}
+
+fn signature_bytes(
+    object: &Object,
+    server: &str,
+    key_id: &str,
+) -> Result<[u8; 64], SignatureError> {
+    base64::decode(signature_of(object, server, key_id)?)
+        .map_err(|_| SignatureError::MalformedSignature)?
+        .try_into()
+        .map_err(|_| SignatureError::MalformedSignature)
 }
 
 fn signature_of<'a>(

@@ -25,9 +25,12 @@
 //! shape travels verbatim under key 14. Decoding re-encodes the result and demands the same
 //! bytes, so every event has exactly one wire form and no malformed or padded input is accepted.
 
+use std::cell::OnceCell;
+
 use ciborium::Value as Cbor;
 use serde_json::Value as Json;
 
+use crate::Pdu;
 use crate::base64;
 use crate::canonical_json::{MAX_SAFE_INTEGER, Object};
 use crate::hashing::content_hash;
@@ -146,9 +149,25 @@ pub fn encode(event: &Object) -> Vec<u8> {
 
 /// Encodes an event, naming events the link already carried by reference.
 pub fn encode_with(event: &Object, refs: &dyn EventRefs) -> Vec<u8> {
+    encode_knowing(event, refs, &|hash| hash == content_hash(event))
+}
+
+/// [`encode_with`] for a stored event, which already knows whether its `hashes` match its
+/// content: a relay need not hash the event again for every peer.
+pub fn encode_pdu_with(pdu: &Pdu, refs: &dyn EventRefs) -> Vec<u8> {
+    encode_knowing(pdu.json(), refs, &|_| pdu.content_hash_matches())
+}
+
+/// Answers, for the 32 bytes of a `hashes` object's only entry (`sha256`), whether they are
+/// the event's content hash. Only ever asked about those bytes, so "do the event's hashes
+/// match its content" answers it too.
+type IsContentHash<'a> = &'a dyn Fn(&[u8]) -> bool;
+
+fn encode_knowing(event: &Object, refs: &dyn EventRefs, is_content_hash: IsContentHash) -> Vec<u8> {
     let mut bytes = Vec::new();
+    let packed = pack(event, refs, is_content_hash);
     // Writing into a Vec cannot fail, and every value built by `pack` is serialisable.
-    if let Err(error) = ciborium::ser::into_writer(&pack(event, refs), &mut bytes) {
+    if let Err(error) = ciborium::ser::into_writer(&packed, &mut bytes) {
         unreachable!("CBOR serialisation into memory failed: {error}");
     }
     bytes
@@ -167,18 +186,21 @@ pub fn decode_with(bytes: &[u8], refs: &dyn EventRefs) -> Result<Object, WireErr
     let mut reader = bytes;
     let value: Cbor = ciborium::de::from_reader_with_recursion_limit(&mut reader, MAX_CBOR_DEPTH)
         .map_err(|e| WireError::Cbor(e.to_string()))?;
-    let event = unpack(value, refs)?;
-    if encode_with(&event, refs) != bytes {
+    // Restoring `hashes` and re-encoding both need the content hash: compute it once.
+    let hash = OnceCell::new();
+    let content_hash = |event: &Object| *hash.get_or_init(|| content_hash(event));
+    let event = unpack(value, refs, &content_hash)?;
+    if encode_knowing(&event, refs, &|claimed| claimed == content_hash(&event)) != bytes {
         return Err(WireError::NonCanonical);
     }
     Ok(event)
 }
 
-fn pack(event: &Object, refs: &dyn EventRefs) -> Cbor {
+fn pack(event: &Object, refs: &dyn EventRefs, is_content_hash: IsContentHash) -> Cbor {
     let mut fields: Vec<(u8, Cbor)> = Vec::new();
     let mut extra: Vec<(Cbor, Cbor)> = Vec::new();
     for (name, value) in event {
-        match pack_field(name, value, event, refs) {
+        match pack_field(name, value, event, refs, is_content_hash) {
             Some(Packed::Field(key, packed)) => fields.push((key, packed)),
             Some(Packed::Omitted) => {}
             None => extra.push((Cbor::Text(name.clone()), json_to_cbor(value))),
@@ -206,7 +228,13 @@ enum Packed {
 }
 
 /// The packed form of a known field, or `None` to send it verbatim as an extra.
-fn pack_field(name: &str, value: &Json, event: &Object, refs: &dyn EventRefs) -> Option<Packed> {
+fn pack_field(
+    name: &str,
+    value: &Json,
+    event: &Object,
+    refs: &dyn EventRefs,
+    is_content_hash: IsContentHash,
+) -> Option<Packed> {
     let field = |key, packed: Option<Cbor>| packed.map(|p| Packed::Field(key, p));
     match name {
         "type" => field(KEY_TYPE, value.as_str().map(pack_event_type)),
@@ -230,7 +258,7 @@ fn pack_field(name: &str, value: &Json, event: &Object, refs: &dyn EventRefs) ->
         "auth_events" => field(KEY_AUTH_EVENTS, pack_event_ids(value, refs)),
         "state_key" => field(KEY_STATE_KEY, value.as_str().map(pack_user_like)),
         "content" => field(KEY_CONTENT, Some(json_to_cbor(value))),
-        "hashes" => pack_hashes(value, event),
+        "hashes" => pack_hashes(value, is_content_hash),
         "signatures" => field(KEY_SIGNATURES, pack_signatures(value, sender_server(event))),
         "unsigned" => field(KEY_UNSIGNED, Some(json_to_cbor(value))),
         "redacts" => field(
@@ -305,7 +333,7 @@ fn pack_base64(text: &str) -> Cbor {
     base64::decode_canonical(text).map_or_else(|| Cbor::Text(text.to_owned()), Cbor::Bytes)
 }
 
-fn pack_hashes(value: &Json, event: &Object) -> Option<Packed> {
+fn pack_hashes(value: &Json, is_content_hash: IsContentHash) -> Option<Packed> {
     let hashes = value.as_object()?;
     let sha256 = hashes
         .get("sha256")
@@ -315,7 +343,7 @@ fn pack_hashes(value: &Json, event: &Object) -> Option<Packed> {
         .and_then(base64::decode_canonical)
         .filter(|b| b.len() == 32);
     Some(match bytes {
-        Some(bytes) if bytes == content_hash(event) => Packed::Omitted,
+        Some(bytes) if is_content_hash(&bytes) => Packed::Omitted,
         Some(bytes) => Packed::Field(KEY_HASHES, Cbor::Bytes(bytes)),
         None => Packed::Field(KEY_HASHES, json_to_cbor(value)),
     })
@@ -407,7 +435,11 @@ fn json_integer(i: ciborium::value::Integer, context: &'static str) -> Result<i6
     Ok(wide as i64)
 }
 
-fn unpack(value: Cbor, refs: &dyn EventRefs) -> Result<Object, WireError> {
+fn unpack(
+    value: Cbor,
+    refs: &dyn EventRefs,
+    content_hash: &dyn Fn(&Object) -> [u8; 32],
+) -> Result<Object, WireError> {
     let Cbor::Map(fields) = value else {
         return Err(WireError::Shape("event"));
     };
@@ -442,7 +474,7 @@ fn unpack(value: Cbor, refs: &dyn EventRefs) -> Result<Object, WireError> {
             return Err(WireError::DuplicateKey("signatures".into()));
         }
     }
-    restore_hashes(&mut event, hashes_field)?;
+    restore_hashes(&mut event, hashes_field, content_hash)?;
     Ok(event)
 }
 
@@ -625,7 +657,11 @@ fn unpack_signature_entry(
 /// Key absent: the content hash, recomputed (unless `hashes` came verbatim as an extra because
 /// it was not an object). Null: the event had no `hashes`. Bytes: a `sha256` that differs from
 /// the content, as in a redacted event. A map: `hashes` verbatim.
-fn restore_hashes(event: &mut Object, field: Option<Cbor>) -> Result<(), WireError> {
+fn restore_hashes(
+    event: &mut Object,
+    field: Option<Cbor>,
+    content_hash: &dyn Fn(&Object) -> [u8; 32],
+) -> Result<(), WireError> {
     if event.contains_key("hashes") {
         return match field {
             None => Ok(()),
@@ -726,7 +762,7 @@ mod tests {
         assert_eq!(decode(&bytes), Err(WireError::NonCanonical));
 
         // The same event with its type spelled out instead of indexed.
-        let mut fields = match pack(&event, &NoRefs) {
+        let mut fields = match pack(&event, &NoRefs, &|_| true) {
             Cbor::Map(fields) => fields,
             _ => unreachable!(),
         };

@@ -15,6 +15,7 @@ mod faults;
 
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap, HashMap};
+use std::sync::Arc;
 
 use dag::RoomEvent;
 use dag::room::{self, MemoryStore, NewEvent, RoomStore, SendError};
@@ -28,6 +29,7 @@ use crate::report::{ConvergenceRow, LinkRow, Report, Summary, TimelineRow};
 use crate::scenario::{Duplex, Scenario};
 use crate::topology;
 use crate::tracker::Tracker;
+use crate::verdicts::Verdicts;
 use crate::workload::{self, StateChange};
 use faults::{Fault, FaultSchedule};
 
@@ -113,7 +115,6 @@ impl Ord for Scheduled {
 
 struct Node {
     key: ServerKey,
-    name: String,
     users: Vec<String>,
     /// Durable: survives crashes.
     store: MemoryStore,
@@ -154,10 +155,15 @@ pub struct Simulation<'a> {
     seed: u64,
     rng: ChaCha8Rng,
     sync_config: SyncConfig,
+    /// One signature check for every node: it remembers verdicts (see [`Verdicts`]).
+    signatures: Arc<Verdicts>,
     now: u64,
     sequence: u64,
     queue: BinaryHeap<Reverse<Scheduled>>,
     nodes: Vec<Node>,
+    /// Each node's server name, its peer ID in the protocol; apart from `nodes` so that one
+    /// node's name can be lent while another node is borrowed mutably.
+    names: Vec<String>,
     node_by_name: HashMap<String, usize>,
     links: Vec<Link>,
     links_of_node: Vec<Vec<usize>>,
@@ -218,12 +224,11 @@ impl<'a> Simulation<'a> {
         let nodes: Vec<Node> = keys
             .into_iter()
             .map(|key| {
-                let name = key.server_name().to_owned();
+                let name = key.server_name();
                 Node {
                     users: (0..users_per_node)
                         .map(|u| format!("@u{u}:{name}"))
                         .collect(),
-                    name,
                     key,
                     store: store.clone(),
                     sync: None,
@@ -244,13 +249,18 @@ impl<'a> Simulation<'a> {
             seed,
             rng,
             sync_config: sync_config(scenario),
+            signatures: Arc::default(),
             now: 0,
             sequence: 0,
             queue: BinaryHeap::new(),
             node_by_name: nodes
                 .iter()
                 .enumerate()
-                .map(|(i, n)| (n.name.clone(), i))
+                .map(|(i, n)| (n.key.server_name().to_owned(), i))
+                .collect(),
+            names: nodes
+                .iter()
+                .map(|n| n.key.server_name().to_owned())
                 .collect(),
             nodes,
             links,
@@ -322,7 +332,7 @@ impl<'a> Simulation<'a> {
 
     fn start(&mut self) {
         for node in 0..self.nodes.len() {
-            self.nodes[node].sync = Some(Sync::new(self.sync_config.clone()));
+            self.nodes[node].sync = Some(self.new_sync());
         }
         let faults: Vec<(u64, Fault)> = self.faults.events().to_vec();
         for (time, fault) in faults {
@@ -386,10 +396,10 @@ impl<'a> Simulation<'a> {
             return;
         }
         let (from, to) = (ends[dir], ends[1 - dir]);
-        let peer = self.nodes[from].name.clone();
+        let peer = &self.names[from];
         let Node { sync, store, .. } = &mut self.nodes[to];
         if let Some(sync) = sync {
-            sync.frame_received(store, &peer, frame, self.now);
+            sync.frame_received(store, peer, frame, self.now);
         }
         self.after_input(to);
     }
@@ -443,7 +453,7 @@ impl<'a> Simulation<'a> {
             return;
         }
         let (from, to) = (link.ends[dir], link.ends[1 - dir]);
-        let peer = self.nodes[to].name.clone();
+        let peer = &self.names[to];
         let node = &mut self.nodes[from];
         if node.emcon > 0 {
             return;
@@ -451,10 +461,10 @@ impl<'a> Simulation<'a> {
         let Some(sync) = node.sync.as_mut() else {
             return;
         };
-        if !sync.wants_to_transmit(&peer) {
+        if !sync.wants_to_transmit(peer) {
             return;
         }
-        let Some(frame) = sync.poll_transmit(&node.store, &peer) else {
+        let Some(frame) = sync.poll_transmit(&node.store, peer) else {
             return;
         };
         let model = &self.scenario.link;
@@ -520,11 +530,11 @@ impl<'a> Simulation<'a> {
         link.last_arrival = [self.now; 2];
         let ends = link.ends;
         for (me, other) in [(ends[0], ends[1]), (ends[1], ends[0])] {
-            let peer = self.nodes[other].name.clone();
+            let peer = &self.names[other];
             let Node { sync, store, .. } = &mut self.nodes[me];
             if let Some(Err(error)) = sync
                 .as_mut()
-                .map(|sync| sync.peer_connected(store, &peer, self.now))
+                .map(|sync| sync.peer_connected(store, peer, self.now))
             {
                 tracing::error!(%error, node = me, "the sync protocol refused a connection");
             }
@@ -540,9 +550,9 @@ impl<'a> Simulation<'a> {
         link.busy = [false; 2];
         let ends = link.ends;
         for (me, other) in [(ends[0], ends[1]), (ends[1], ends[0])] {
-            let peer = self.nodes[other].name.clone();
+            let peer = &self.names[other];
             if let Some(sync) = self.nodes[me].sync.as_mut() {
-                sync.peer_disconnected(&peer);
+                sync.peer_disconnected(peer);
             }
         }
     }
@@ -561,7 +571,8 @@ impl<'a> Simulation<'a> {
                 SyncEvent::Disconnect { peer, reason } => self.protocol_broke(node, &peer, &reason),
             }
         }
-        for index in self.links_of_node[node].clone() {
+        for slot in 0..self.links_of_node[node].len() {
+            let index = self.links_of_node[node][slot];
             let dir = usize::from(self.links[index].ends[0] != node);
             self.try_send(index, dir);
         }
@@ -639,11 +650,17 @@ impl<'a> Simulation<'a> {
     }
 
     fn restart(&mut self, node: usize) {
+        let sync = self.new_sync();
         let node = &mut self.nodes[node];
         node.crashes -= 1;
         if node.crashes == 0 {
-            node.sync = Some(Sync::new(self.sync_config.clone()));
+            node.sync = Some(sync);
         }
+    }
+
+    fn new_sync(&self) -> Sync {
+        let signatures = Arc::clone(&self.signatures);
+        Sync::checking_signatures_with(self.sync_config.clone(), signatures)
     }
 
     // ----- workload -----

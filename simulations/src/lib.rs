@@ -10,6 +10,7 @@
 //! - [`plot`]: SVG plots of a results directory.
 //! - [`sweep`]: many seeds, optionally one shard of them.
 //! - [`linkbench`]: byte and round-trip figures of one link, against Matrix federation.
+//! - [`verdicts`]: the signature check the nodes of a run share, which remembers its answers.
 //!
 //! The same scenario and seed always give the same report, byte for byte.
 
@@ -22,6 +23,7 @@ pub mod scenario;
 pub mod sweep;
 pub mod topology;
 mod tracker;
+pub mod verdicts;
 pub mod workload;
 
 pub use engine::{Progress, SimError, run};

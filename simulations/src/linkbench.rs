@@ -279,7 +279,12 @@ impl Source {
 
     /// Every event the node holds, in the order it stored them.
     pub fn event_ids(&self) -> Vec<String> {
-        self.node.store.log().to_vec()
+        self.node
+            .store
+            .log()
+            .iter()
+            .map(|id| id.to_string())
+            .collect()
     }
 
     pub fn connect(&mut self, peer: &PeerId) -> Result<(), BenchError> {

@@ -38,7 +38,7 @@ mod third_party;
 mod tests;
 
 pub use error::AuthError;
-pub use power::Power;
+pub use power::{ParsedPowerLevels, Power};
 pub use selection::{auth_types_for_event, check_auth_events_shape};
 pub use signers::servers_that_must_sign;
 

@@ -2,6 +2,7 @@
 //! event, validated the way room versions 10 and later require (integers only, never strings),
 //! with the spec's defaults for everything left out.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -9,6 +10,7 @@ use serde_json::Value;
 
 use super::error::AuthError;
 use super::ids::is_valid_user_id;
+use crate::RoomEvent;
 use crate::canonical_json::MAX_SAFE_INTEGER;
 
 /// A user's power. Room creators in version 12 outrank every finite level.
@@ -75,17 +77,37 @@ impl IntField {
 /// The validated content of an `m.room.power_levels` event. `PowerLevels::default()` is the room
 /// with no power levels event.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct PowerLevels<'a> {
+pub struct PowerLevels {
     ints: [Option<i64>; IntField::ALL.len()],
-    pub events: BTreeMap<&'a str, i64>,
-    pub notifications: BTreeMap<&'a str, i64>,
-    pub users: BTreeMap<&'a str, i64>,
+    pub events: BTreeMap<String, i64>,
+    pub notifications: BTreeMap<String, i64>,
+    pub users: BTreeMap<String, i64>,
 }
 
-impl<'a> PowerLevels<'a> {
+/// What validating a power levels content gave, as an event may keep it
+/// ([`RoomEvent::parsed_power_levels`]): every rule check reads the room's power levels, so
+/// parsing (and validating every user ID) once per event instead of once per check matters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedPowerLevels(Result<PowerLevels, AuthError>);
+
+impl ParsedPowerLevels {
+    pub fn of(content: &Value) -> ParsedPowerLevels {
+        ParsedPowerLevels(PowerLevels::from_content(content))
+    }
+}
+
+/// The validated power levels of `event`'s content: the event's own parse if it keeps one.
+pub fn levels_of<E: RoomEvent>(event: &E) -> Result<Cow<'_, PowerLevels>, AuthError> {
+    match event.parsed_power_levels() {
+        Some(ParsedPowerLevels(parsed)) => parsed.as_ref().map(Cow::Borrowed).map_err(Clone::clone),
+        None => PowerLevels::from_content(event.content()).map(Cow::Owned),
+    }
+}
+
+impl PowerLevels {
     /// Validates `content` by rules 10.1 to 10.3: the integer properties are integers, `events`
     /// and `notifications` are objects of integers, `users` maps valid user IDs to integers.
-    pub fn from_content(content: &'a Value) -> Result<Self, AuthError> {
+    pub fn from_content(content: &Value) -> Result<Self, AuthError> {
         let mut levels = PowerLevels::default();
         for (slot, field) in levels.ints.iter_mut().zip(IntField::ALL) {
             *slot = match content.get(field.key()) {
@@ -136,7 +158,7 @@ fn as_integer(value: &Value) -> Option<i64> {
     value.as_i64().filter(|n| n.abs() <= MAX_SAFE_INTEGER)
 }
 
-fn integer_map<'a>(content: &'a Value, key: &str) -> Result<BTreeMap<&'a str, i64>, AuthError> {
+fn integer_map(content: &Value, key: &str) -> Result<BTreeMap<String, i64>, AuthError> {
     let not_integers = || AuthError::PowerLevelMapNotIntegers(key.to_owned());
     match content.get(key) {
         None => Ok(BTreeMap::new()),
@@ -144,15 +166,15 @@ fn integer_map<'a>(content: &'a Value, key: &str) -> Result<BTreeMap<&'a str, i6
             .as_object()
             .ok_or_else(not_integers)?
             .iter()
-            .map(|(name, level)| Ok((name.as_str(), as_integer(level).ok_or_else(not_integers)?)))
+            .map(|(name, level)| Ok((name.clone(), as_integer(level).ok_or_else(not_integers)?)))
             .collect(),
     }
 }
 
-fn users_map(content: &Value) -> Result<BTreeMap<&str, i64>, AuthError> {
+fn users_map(content: &Value) -> Result<BTreeMap<String, i64>, AuthError> {
     let users = integer_map(content, "users")?;
     match users.keys().find(|user_id| !is_valid_user_id(user_id)) {
-        Some(invalid) => Err(AuthError::PowerLevelUserIdInvalid((*invalid).to_owned())),
+        Some(invalid) => Err(AuthError::PowerLevelUserIdInvalid(invalid.clone())),
         None => Ok(users),
     }
 }

@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::error::AuthError;
-use super::power::{IntField, Power, PowerLevels};
+use super::power::{IntField, Power, PowerLevels, levels_of};
 use super::state::{RoomState, StateLookup};
 use crate::RoomEvent;
 
@@ -13,7 +13,7 @@ pub fn check_power_levels<'a, E: RoomEvent + 'a, S: StateLookup<'a, E>>(
     event: &E,
     sender_power: Power,
 ) -> Result<(), AuthError> {
-    let new = PowerLevels::from_content(event.content())?;
+    let new = levels_of(event)?;
     let creator_listed = room
         .creators()
         .iter()
@@ -52,8 +52,8 @@ pub fn check_power_levels<'a, E: RoomEvent + 'a, S: StateLookup<'a, E>>(
 /// higher than the sender's power. An absent property counts as its default value, as the
 /// spec's "power levels are inferred from defaults" says.
 fn check_int_fields(
-    current: &PowerLevels<'_>,
-    new: &PowerLevels<'_>,
+    current: &PowerLevels,
+    new: &PowerLevels,
     sender_power: Power,
 ) -> Result<(), AuthError> {
     for field in IntField::ALL {
@@ -78,12 +78,16 @@ fn check_int_fields(
 /// not become higher than the sender's power.
 fn check_map_changes(
     property: &str,
-    current: &BTreeMap<&str, i64>,
-    new: &BTreeMap<&str, i64>,
+    current: &BTreeMap<String, i64>,
+    new: &BTreeMap<String, i64>,
     sender_power: Power,
     current_too_high: impl Fn(i64) -> bool,
 ) -> Result<(), AuthError> {
-    let keys: BTreeSet<&str> = current.keys().chain(new.keys()).copied().collect();
+    let keys: BTreeSet<&str> = current
+        .keys()
+        .chain(new.keys())
+        .map(String::as_str)
+        .collect();
     for key in keys {
         let (current_level, new_level) = (current.get(key).copied(), new.get(key).copied());
         if current_level == new_level {
@@ -106,8 +110,8 @@ fn check_map_changes(
 /// Rules 10.9 and 10.10: nobody may change or remove the entry of another user whose current
 /// level is at least their own, nor give anyone more than their own power.
 fn check_users(
-    current: &BTreeMap<&str, i64>,
-    new: &BTreeMap<&str, i64>,
+    current: &BTreeMap<String, i64>,
+    new: &BTreeMap<String, i64>,
     sender: &str,
     sender_power: Power,
 ) -> Result<(), AuthError> {
@@ -115,10 +119,10 @@ fn check_users(
         |user: &str, level: i64| user != sender && Power::Level(level) >= sender_power;
     let changed_peer = current
         .iter()
-        .find(|(user, level)| new.get(**user) != Some(*level) && peer_or_superior(user, **level));
+        .find(|(user, level)| new.get(*user) != Some(*level) && peer_or_superior(user, **level));
     if let Some((user, _)) = changed_peer {
         return Err(AuthError::PowerLevelOfPeerOrSuperior {
-            user: (*user).to_owned(),
+            user: user.clone(),
             actual: sender_power,
         });
     }

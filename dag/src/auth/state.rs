@@ -1,9 +1,11 @@
 //! The room state an event is authorized against, read through the caller's lookup, with the
 //! derived facts every rule needs (creators, power levels, memberships) computed once.
 
+use std::borrow::Cow;
+
 use super::create::creators;
 use super::error::AuthError;
-use super::power::{IntField, Power, PowerLevels};
+use super::power::{IntField, Power, PowerLevels, levels_of};
 use crate::{RoomEvent, RoomVersion};
 
 pub const CREATE: &str = "m.room.create";
@@ -31,7 +33,7 @@ pub struct RoomState<'a, E, S> {
     creators: Vec<&'a str>,
     has_power_levels_event: bool,
     /// The defaults when the room has no power levels event.
-    levels: PowerLevels<'a>,
+    levels: Cow<'a, PowerLevels>,
 }
 
 impl<'a, E, S> RoomState<'a, E, S>
@@ -45,9 +47,9 @@ where
             .map_err(|_| AuthError::MalformedState("the m.room.create event"))?;
         let power_levels_event = lookup(POWER_LEVELS, "");
         let levels = match power_levels_event {
-            Some(event) => PowerLevels::from_content(event.content())
+            Some(event) => levels_of(event)
                 .map_err(|_| AuthError::MalformedState("the current m.room.power_levels event"))?,
-            None => PowerLevels::default(),
+            None => Cow::Owned(PowerLevels::default()),
         };
         Ok(RoomState {
             version,
@@ -101,7 +103,7 @@ where
     }
 
     /// The current power levels; the defaults when the room has no power levels event.
-    pub fn levels(&self) -> &PowerLevels<'a> {
+    pub fn levels(&self) -> &PowerLevels {
         &self.levels
     }
 

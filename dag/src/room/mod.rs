@@ -8,17 +8,19 @@
 
 mod receive;
 mod resolve;
+mod state;
 pub mod store;
 
 use serde_json::Value;
 
-pub use receive::receive;
+pub use receive::{receive, receive_checking_with};
+pub use state::State;
 pub use store::{EventStatus, MemoryStore, RoomCommit, RoomInfo, RoomStore, StoredEvent};
 
 use crate::auth::{self, AuthError};
 use crate::canonical_json::{MAX_SAFE_INTEGER, Object};
 use crate::pdu::{MAX_PREV_EVENTS, PduError};
-use crate::signing::{ServerKey, SignatureError};
+use crate::signing::{Ed25519, ServerKey, SignatureError};
 use crate::state_res::ResolveError;
 use crate::{Pdu, RoomVersion, UnsupportedRoomVersion};
 
@@ -64,10 +66,7 @@ pub enum ReceiveError {
 
 /// The room's current state: the resolution over its sync heads, identical on every node that
 /// holds the same events. Convergence is measured on this.
-pub fn head_state(
-    store: &impl RoomStore,
-    room_id: &str,
-) -> Result<std::sync::Arc<crate::state_res::StateMap<String>>, ReceiveError> {
+pub fn head_state(store: &impl RoomStore, room_id: &str) -> Result<State, ReceiveError> {
     let room = store
         .room(room_id)
         .ok_or_else(|| ReceiveError::UnknownRoom(room_id.to_owned()))?;
@@ -121,7 +120,7 @@ pub fn send(
     key: &ServerKey,
 ) -> Result<Pdu, SendError> {
     let pdu = build_event(store, room_id, new, origin_server_ts, key)?;
-    let checked = receive::check(store, pdu.json().clone())?;
+    let checked = receive::check(store, pdu.json().clone(), &Ed25519)?;
     match checked.status_and_reason() {
         (EventStatus::Accepted, _) => {
             receive::commit(store, checked);

@@ -9,12 +9,11 @@ use serde_json::Value;
 
 use super::resolve::{resolve_states, resolve_states_with};
 use super::store::{EventStatus, RoomCommit, RoomInfo, RoomStore, StoredEvent};
-use super::{ReceiveError, Received};
+use super::{ReceiveError, Received, State};
 use crate::auth::{self, AuthError};
 use crate::canonical_json::Object;
-use crate::pdu::{NODE_KEY_ID, verifying_key_from_server_name};
-use crate::signing;
-use crate::state_res::StateMap;
+use crate::pdu::{NODE_KEY_ID, key_bytes_from_server_name};
+use crate::signing::{self, Ed25519, SignatureCheck, SignatureError};
 use crate::{Pdu, RoomEvent, RoomVersion, hashing, ids};
 
 const CREATE: (&str, &str) = ("m.room.create", "");
@@ -23,7 +22,16 @@ const CREATE: (&str, &str) = ("m.room.create", "");
 /// `prev_events` or `auth_events` are not all known are refused with the missing IDs, so the
 /// store always holds every ancestor of every event it holds.
 pub fn receive(store: &mut impl RoomStore, json: Object) -> Result<Received, ReceiveError> {
-    let checked = check(store, json)?;
+    receive_checking_with(store, json, &Ed25519)
+}
+
+/// [`receive`] with signatures checked by `signatures`.
+pub fn receive_checking_with(
+    store: &mut impl RoomStore,
+    json: Object,
+    signatures: &dyn SignatureCheck,
+) -> Result<Received, ReceiveError> {
+    let checked = check(store, json, signatures)?;
     Ok(commit(store, checked))
 }
 
@@ -53,17 +61,23 @@ impl Checked {
     }
 }
 
-pub(super) fn check(store: &impl RoomStore, json: Object) -> Result<Checked, ReceiveError> {
+pub(super) fn check(
+    store: &impl RoomStore,
+    json: Object,
+    signatures: &dyn SignatureCheck,
+) -> Result<Checked, ReceiveError> {
     let version = room_version_of(store, &json)?;
-    let pdu = Pdu::from_json(version, json)?;
+    let redacted = hashing::redacted_canonical(version, &json);
+    let event_id = hashing::event_id_of_redacted(&redacted);
+    let pdu = Pdu::from_json_with_id(version, json, event_id)?;
     if let Some(known) = store.event(pdu.event_id()) {
         return Ok(Checked::Known {
             event_id: pdu.event_id().to_owned(),
             status: known.status,
         });
     }
-    verify_signatures(&pdu)?;
-    let pdu = match hashing::content_hash_matches(pdu.json()) {
+    verify_signatures(&pdu, redacted.as_bytes(), signatures)?;
+    let pdu = match pdu.content_hash_matches() {
         true => pdu,
         false => pdu.redacted(),
     };
@@ -74,7 +88,7 @@ pub(super) fn check(store: &impl RoomStore, json: Object) -> Result<Checked, Rec
     let context = EventContext::load(store, &pdu, &room_id)?;
     let (status, reason) = context.decide(&pdu);
     let state_after = match status {
-        EventStatus::Rejected => Arc::clone(&context.state_before),
+        EventStatus::Rejected => context.state_before.clone(),
         _ => state_with(&context.state_before, &pdu),
     };
     let event = StoredEvent {
@@ -143,13 +157,28 @@ pub(crate) fn room_version_of(
 }
 
 /// The sender's server and, for restricted joins, the authorising server (rule 5.2) must have
-/// signed the redacted event. A server name is its key, so no lookup is needed.
-fn verify_signatures(pdu: &Pdu) -> Result<(), ReceiveError> {
-    let redacted = crate::redaction::redact(pdu.version(), pdu.json());
+/// signed the redacted event, whose signed bytes are `redacted` (the same bytes as the reference
+/// hash's). A server name is its key, so no lookup is needed.
+fn verify_signatures(
+    pdu: &Pdu,
+    redacted: &[u8],
+    signatures: &dyn SignatureCheck,
+) -> Result<(), ReceiveError> {
     for server in auth::servers_that_must_sign(pdu).map_err(ReceiveError::Unauthorised)? {
-        let key = verifying_key_from_server_name(server)
-            .ok_or(ReceiveError::UnknownSigningKey(server.to_owned()))?;
-        signing::verify_json(&redacted, server, NODE_KEY_ID, &key)?;
+        let unknown = || ReceiveError::UnknownSigningKey(server.to_owned());
+        let key = key_bytes_from_server_name(server).ok_or_else(unknown)?;
+        let verified = signing::verify_signed_bytes(
+            pdu.json(),
+            redacted,
+            server,
+            NODE_KEY_ID,
+            &key,
+            signatures,
+        );
+        match verified {
+            Err(SignatureError::InvalidKey) => return Err(unknown()),
+            other => other?,
+        }
     }
     Ok(())
 }
@@ -168,16 +197,13 @@ fn check_create(pdu: Pdu) -> Checked {
     if let Err(reason) = auth::check_auth(version, &pdu, |_: &str, _: &str| None::<&Pdu>) {
         return Checked::RejectedCreate { event_id, reason };
     }
-    let state = Arc::new(StateMap::from_iter([(
-        (CREATE.0.to_owned(), CREATE.1.to_owned()),
-        event_id.clone(),
-    )]));
+    let state = State::from_iter([((CREATE.0.to_owned(), CREATE.1.to_owned()), event_id.clone())]);
     let room = RoomInfo {
         room_id,
         version,
         forward_extremities: vec![event_id.clone()],
         sync_heads: vec![event_id],
-        current_state: Arc::clone(&state),
+        current_state: state.clone(),
     };
     let event = StoredEvent {
         pdu: Arc::new(pdu),
@@ -195,7 +221,7 @@ struct EventContext {
     room: RoomInfo,
     create: Arc<StoredEvent>,
     auth_events: Vec<Arc<StoredEvent>>,
-    state_before: Arc<StateMap<String>>,
+    state_before: State,
     /// The events of the state before and of the current state that the rules may read.
     before_events: HashMap<(String, String), Arc<StoredEvent>>,
     current_events: HashMap<(String, String), Arc<StoredEvent>>,
@@ -231,7 +257,7 @@ impl EventContext {
         let create = store
             .event(&create_id)
             .ok_or(ReceiveError::MissingEvents(vec![create_id]))?;
-        let parent_states: Vec<_> = prevs.iter().map(|p| Arc::clone(&p.state_after)).collect();
+        let parent_states: Vec<_> = prevs.iter().map(|p| p.state_after.clone()).collect();
         let state_before = resolve_states(store, room.version, &parent_states)?;
         let keys = auth::auth_types_for_event(
             room.version,
@@ -308,7 +334,7 @@ fn lookup<'a>(
 /// The events of `state` under `keys`, as far as the store has them.
 fn state_events(
     store: &impl RoomStore,
-    state: &StateMap<String>,
+    state: &State,
     keys: &[(String, String)],
 ) -> HashMap<(String, String), Arc<StoredEvent>> {
     keys.iter()
@@ -317,17 +343,13 @@ fn state_events(
 }
 
 /// `state` with `pdu` applied, if it is a state event.
-pub(super) fn state_with(state: &Arc<StateMap<String>>, pdu: &Pdu) -> Arc<StateMap<String>> {
+pub(super) fn state_with(state: &State, pdu: &Pdu) -> State {
     match pdu.state_key() {
-        Some(state_key) => {
-            let mut next = StateMap::clone(state);
-            next.insert(
-                (pdu.event_type().to_owned(), state_key.to_owned()),
-                pdu.event_id().to_owned(),
-            );
-            Arc::new(next)
-        }
-        None => Arc::clone(state),
+        Some(state_key) => state.with(
+            (pdu.event_type().to_owned(), state_key.to_owned()),
+            pdu.event_id().to_owned(),
+        ),
+        None => state.clone(),
     }
 }
 
@@ -350,7 +372,7 @@ fn next_room_info(
         .all(|head| pdu.prev_events().any(|p| p == head));
     replace_cited(&mut room.sync_heads, pdu);
     room.current_state = if extends_every_head {
-        Arc::clone(&event.state_after)
+        event.state_after.clone()
     } else {
         let states = head_states(store, &room.sync_heads, event);
         resolve_states_with(store, Some(event), room.version, &states)?
@@ -364,16 +386,12 @@ fn replace_cited(heads: &mut Vec<String>, pdu: &Pdu) {
     heads.sort();
 }
 
-fn head_states(
-    store: &impl RoomStore,
-    extremities: &[String],
-    event: &StoredEvent,
-) -> Vec<Arc<StateMap<String>>> {
+fn head_states(store: &impl RoomStore, extremities: &[String], event: &StoredEvent) -> Vec<State> {
     extremities
         .iter()
         .filter_map(|id| match id == event.pdu.event_id() {
-            true => Some(Arc::clone(&event.state_after)),
-            false => store.event(id).map(|e| Arc::clone(&e.state_after)),
+            true => Some(event.state_after.clone()),
+            false => store.event(id).map(|e| e.state_after.clone()),
         })
         .collect()
 }

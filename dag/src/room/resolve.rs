@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::ReceiveError;
 use super::store::{EventStatus, RoomStore, StoredEvent};
+use super::{ReceiveError, State};
 use crate::state_res::{self, EventSource, StateMap};
 use crate::{Pdu, RoomEvent, RoomVersion};
 
@@ -12,8 +12,8 @@ use crate::{Pdu, RoomEvent, RoomVersion};
 pub(super) fn resolve_states(
     store: &impl RoomStore,
     version: RoomVersion,
-    states: &[Arc<StateMap<String>>],
-) -> Result<Arc<StateMap<String>>, ReceiveError> {
+    states: &[State],
+) -> Result<State, ReceiveError> {
     resolve_states_with(store, None, version, states)
 }
 
@@ -23,20 +23,17 @@ pub(super) fn resolve_states_with(
     store: &impl RoomStore,
     pending: Option<&StoredEvent>,
     version: RoomVersion,
-    states: &[Arc<StateMap<String>>],
-) -> Result<Arc<StateMap<String>>, ReceiveError> {
+    states: &[State],
+) -> Result<State, ReceiveError> {
     let Some(first) = states.first() else {
-        return Ok(Arc::default());
+        return Ok(State::default());
     };
-    if states
-        .iter()
-        .all(|state| Arc::ptr_eq(state, first) || state == first)
-    {
-        return Ok(Arc::clone(first));
+    if states.iter().all(|state| state == first) {
+        return Ok(first.clone());
     }
     let source = Prefetched::load(store, pending, states);
-    let maps: Vec<StateMap<String>> = states.iter().map(|s| StateMap::clone(s)).collect();
-    Ok(Arc::new(state_res::resolve(version, &maps, &source)?))
+    let maps: Vec<StateMap<String>> = states.iter().map(State::to_map).collect();
+    Ok(State::from(state_res::resolve(version, &maps, &source)?))
 }
 
 /// The events of the given states and of their auth chains.
@@ -45,11 +42,7 @@ struct Prefetched {
 }
 
 impl Prefetched {
-    fn load(
-        store: &impl RoomStore,
-        pending: Option<&StoredEvent>,
-        states: &[Arc<StateMap<String>>],
-    ) -> Prefetched {
+    fn load(store: &impl RoomStore, pending: Option<&StoredEvent>, states: &[State]) -> Prefetched {
         let mut events = HashMap::new();
         let fetch = |id: &str| match pending {
             Some(event) if event.pdu.event_id() == id => Some(Arc::new(event.clone())),

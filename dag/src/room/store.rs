@@ -7,7 +7,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use crate::state_res::StateMap;
+use foldhash::quality::FixedState;
+
+use super::State;
 use crate::{Pdu, RoomVersion};
 
 /// How an event fared in the checks on receipt.
@@ -28,7 +30,7 @@ pub struct StoredEvent {
     pub pdu: Arc<Pdu>,
     pub status: EventStatus,
     /// The room state after this event; for a rejected event, the state before it.
-    pub state_after: Arc<StateMap<String>>,
+    pub state_after: State,
 }
 
 /// A room's bookkeeping beyond its events.
@@ -45,7 +47,7 @@ pub struct RoomInfo {
     /// every node holding the same events agrees on it. Soft-failed events count here, but
     /// state resolution checks them again against the other branches; what soft-failure
     /// withholds is a place in the timeline and in new events' `prev_events`.
-    pub current_state: Arc<StateMap<String>>,
+    pub current_state: State,
 }
 
 /// One atomic write: a new event and the room bookkeeping that follows from it.
@@ -67,15 +69,17 @@ pub trait RoomStore {
     fn commit(&mut self, commit: RoomCommit);
 }
 
-/// A store in memory, for the simulator and tests.
+/// A store in memory, for the simulator and tests. The simulator starts a thousand nodes from
+/// clones of one store and keeps them all in memory, so each event ID is allocated once per
+/// store (shared by its indexes) and a clone copies pointers, not strings.
 #[derive(Debug, Default, Clone)]
 pub struct MemoryStore {
-    events: HashMap<String, Arc<StoredEvent>>,
-    rooms: HashMap<String, RoomInfo>,
+    events: HashMap<Arc<str>, Arc<StoredEvent>, FixedState>,
+    rooms: HashMap<String, RoomInfo, FixedState>,
     /// Non-rejected event IDs by room and depth.
-    by_depth: BTreeMap<(String, u64), String>,
+    by_depth: HashMap<String, BTreeMap<u64, Arc<str>>, FixedState>,
     /// Event IDs in the order they were committed.
-    log: Vec<String>,
+    log: Vec<Arc<str>>,
 }
 
 impl MemoryStore {
@@ -84,7 +88,7 @@ impl MemoryStore {
     }
 
     /// Event IDs in commit order.
-    pub fn log(&self) -> &[String] {
+    pub fn log(&self) -> &[Arc<str>] {
         &self.log
     }
 }
@@ -105,20 +109,22 @@ impl RoomStore for MemoryStore {
     }
 
     fn event_at_or_below_depth(&self, room_id: &str, depth: u64) -> Option<String> {
-        let range = (room_id.to_owned(), 0)..=(room_id.to_owned(), depth);
-        self.by_depth
-            .range(range)
+        let by_depth = self.by_depth.get(room_id)?;
+        by_depth
+            .range(..=depth)
             .next_back()
-            .map(|(_, id)| id.clone())
+            .map(|(_, id)| id.to_string())
     }
 
     fn commit(&mut self, commit: RoomCommit) {
-        let event_id = crate::RoomEvent::event_id(&*commit.event.pdu).to_owned();
+        let event_id: Arc<str> = crate::RoomEvent::event_id(&*commit.event.pdu).into();
         if commit.event.status != EventStatus::Rejected {
-            let key = (commit.room.room_id.clone(), commit.event.pdu.depth());
-            self.by_depth.insert(key, event_id.clone());
+            self.by_depth
+                .entry(commit.room.room_id.clone())
+                .or_default()
+                .insert(commit.event.pdu.depth(), Arc::clone(&event_id));
         }
-        self.log.push(event_id.clone());
+        self.log.push(Arc::clone(&event_id));
         self.events.insert(event_id, Arc::new(commit.event));
         self.rooms.insert(commit.room.room_id.clone(), commit.room);
     }

@@ -4,7 +4,6 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::RoomEvent;
-use crate::state_res::StateMap;
 
 /// A node in miniature: a store and a key whose hex public key is the server name.
 struct Node {
@@ -373,11 +372,11 @@ fn partitioned_replicas_merge_conflicting_state() {
     }
 }
 
-fn sync_head_states(node: &Node, room: &str) -> Vec<Arc<StateMap<String>>> {
+fn sync_head_states(node: &Node, room: &str) -> Vec<State> {
     node.room(room)
         .sync_heads
         .iter()
-        .map(|id| Arc::clone(&node.store.event(id).unwrap().state_after))
+        .map(|id| node.store.event(id).unwrap().state_after.clone())
         .collect()
 }
 

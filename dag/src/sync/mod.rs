@@ -32,6 +32,7 @@ mod reconcile;
 mod refs;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -43,6 +44,7 @@ use refs::LinkRefs;
 use crate::RoomEvent;
 use crate::canonical_json::Object;
 use crate::room::{self, EventStatus, ReceiveError, Received, RoomStore};
+use crate::signing::{Ed25519, SignatureCheck};
 use crate::wire;
 
 /// The name under which both ends negotiate this protocol: its version, and the version of the
@@ -148,6 +150,7 @@ struct Waiting {
 
 pub struct Sync {
     config: SyncConfig,
+    signatures: Arc<dyn SignatureCheck + Send + std::marker::Sync>,
     links: BTreeMap<PeerId, Link>,
     waiting: BTreeMap<String, Waiting>,
     /// Event IDs asked for with `Want`, to ask each only once at a time.
@@ -163,8 +166,17 @@ pub struct Sync {
 
 impl Sync {
     pub fn new(config: SyncConfig) -> Sync {
+        Sync::checking_signatures_with(config, Arc::new(Ed25519))
+    }
+
+    /// A `Sync` whose received events have their signatures checked by `signatures`.
+    pub fn checking_signatures_with(
+        config: SyncConfig,
+        signatures: Arc<dyn SignatureCheck + Send + std::marker::Sync>,
+    ) -> Sync {
         Sync {
             config,
+            signatures,
             links: BTreeMap::new(),
             waiting: BTreeMap::new(),
             wanted: BTreeSet::new(),
@@ -442,7 +454,7 @@ impl Sync {
     }
 
     fn ingest(&mut self, store: &mut impl RoomStore, peer: &PeerId, event: Object, now: u64) {
-        match room::receive(store, event.clone()) {
+        match room::receive_checking_with(store, event.clone(), &*self.signatures) {
             Ok(Received::Stored {
                 room_id,
                 event_id,
@@ -679,11 +691,11 @@ fn next_events_frame(
             link.queued.remove(&id);
             continue;
         };
-        let encoded = wire::encode_with(event.pdu.json(), &link.refs.as_sender());
+        let encoded = wire::encode_pdu_with(&event.pdu, &link.refs.as_sender());
         if !events.is_empty() && bytes + encoded.len() > config.max_frame_bytes / 2 {
             break;
         }
-        link.refs.sent(event.pdu.json());
+        link.refs.sent(&event.pdu);
         bytes += encoded.len();
         events.push(encoded);
         let id = link.queue.pop_front()?;

@@ -11,7 +11,7 @@ use std::collections::{HashMap, VecDeque};
 
 use crate::canonical_json::Object;
 use crate::wire::{EventRefs, Previous};
-use crate::{RoomVersion, hashing};
+use crate::{Pdu, RoomEvent, RoomVersion, hashing};
 
 /// Events remembered per direction.
 const CAPACITY: usize = 4096;
@@ -88,10 +88,18 @@ fn registered_id(event: &Object) -> String {
     hashing::event_id(RoomVersion::V11, event)
 }
 
+/// [`registered_id`] of a stored event: its own ID, unless its room version hashes otherwise.
+fn registered_id_of(pdu: &Pdu) -> String {
+    match pdu.version() {
+        RoomVersion::V10 => registered_id(pdu.json()),
+        RoomVersion::V11 | RoomVersion::V12 => pdu.event_id().to_owned(),
+    }
+}
+
 impl LinkRefs {
-    pub(super) fn sent(&mut self, event: &Object) {
-        self.sent.push(registered_id(event));
-        self.sent.previous.update(event);
+    pub(super) fn sent(&mut self, pdu: &Pdu) {
+        self.sent.push(registered_id_of(pdu));
+        self.sent.previous.update(pdu.json());
     }
 
     pub(super) fn received(&mut self, event: &Object) {

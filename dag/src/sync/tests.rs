@@ -225,7 +225,7 @@ impl Net {
         let first = &self.nodes[0];
         let heads = first.store.room(room).unwrap().sync_heads;
         let state = room::head_state(&first.store, room).unwrap();
-        let events: BTreeSet<&String> = first.store.log().iter().collect();
+        let events: BTreeSet<&str> = first.store.log().iter().map(|id| &**id).collect();
         for (i, node) in self.nodes.iter().enumerate() {
             assert_eq!(
                 node.store.room(room).unwrap().sync_heads,
@@ -238,7 +238,11 @@ impl Net {
                 "node {i} state"
             );
             assert_eq!(
-                node.store.log().iter().collect::<BTreeSet<_>>(),
+                node.store
+                    .log()
+                    .iter()
+                    .map(|id| &**id)
+                    .collect::<BTreeSet<_>>(),
                 events,
                 "node {i} events"
             );

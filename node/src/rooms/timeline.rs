@@ -1,8 +1,6 @@
 //! Reading rooms: `/messages`, `/context`, `/event`, state and members, each checked against
 //! the reader's membership and the room's history visibility.
 
-use std::sync::Arc;
-
 use dag::room::RoomStore;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -108,7 +106,7 @@ fn reader_membership(
     Ok(membership)
 }
 
-fn world_readable(store: &SqliteRoomStore, state: &dag::state_res::StateMap<String>) -> bool {
+fn world_readable(store: &SqliteRoomStore, state: &dag::room::State) -> bool {
     state
         .get(&("m.room.history_visibility".to_owned(), String::new()))
         .and_then(|id| store.event(id))
@@ -130,7 +128,7 @@ fn readable_state(
 ) -> Result<Vec<EventRow>, MatrixError> {
     match membership {
         Some(m) if m.membership != "join" => {
-            let state = store.event(&m.event_id).map(|e| Arc::clone(&e.state_after));
+            let state = store.event(&m.event_id).map(|e| e.state_after.clone());
             let ids: Vec<String> = state.iter().flat_map(|s| s.values().cloned()).collect();
             Ok(timeline::events_by_ids(store.connection(), &ids)?)
         }

@@ -18,7 +18,7 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use dag::room::{EventStatus, RoomCommit, RoomInfo, RoomStore, StoredEvent};
+use dag::room::{EventStatus, RoomCommit, RoomInfo, RoomStore, State, StoredEvent};
 use dag::state_res::StateMap;
 use dag::{Pdu, RoomEvent, RoomVersion};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -185,6 +185,7 @@ impl RoomStore for SqliteRoomStore<'_> {
         if self.has_failed() {
             return;
         }
+        let commit = whole_snapshots(commit);
         let room_id = commit.room.room_id.clone();
         let previous = self.room(&room_id);
         let origin = self
@@ -241,7 +242,13 @@ fn write_commit(
          ON CONFLICT DO NOTHING",
         )?
         .execute(params![room.room_id, room.version.as_str(), now_ms()])?;
-    let group = state_group_for(&transaction, cache, pdu, &room.room_id, &event.state_after)?;
+    let group = state_group_for(
+        &transaction,
+        cache,
+        pdu,
+        &room.room_id,
+        &event.state_after.to_shared(),
+    )?;
     let event_nid = insert_event(&transaction, pdu, &room.room_id, event, stream_pos, group)?;
     replace_heads(
         &transaction,
@@ -250,7 +257,7 @@ fn write_commit(
         &room.forward_extremities,
     )?;
     replace_heads(&transaction, "sync_heads", room, &room.sync_heads)?;
-    let old_state = previous.map(|info| Arc::clone(&info.current_state));
+    let old_state = previous.map(|info| info.current_state.to_shared());
     update_current_state(&transaction, cache, room, old_state, pdu, stream_pos)?;
     if let Some(origin) = origin {
         record_origin(&transaction, origin, event_nid, pdu.event_id())?;
@@ -331,6 +338,20 @@ fn replace_heads(
     Ok(())
 }
 
+/// The commit with its states as whole maps. dag's states are a snapshot plus recent changes;
+/// this store shares states through its groups instead, which compare and diff whole maps, so
+/// it flattens each state once here (what a state event cost before dag shared snapshots).
+fn whole_snapshots(mut commit: RoomCommit) -> RoomCommit {
+    let after = commit.event.state_after.to_shared();
+    let current = match commit.room.current_state.same(&commit.event.state_after) {
+        true => Arc::clone(&after),
+        false => commit.room.current_state.to_shared(),
+    };
+    commit.event.state_after = State::from(after);
+    commit.room.current_state = State::from(current);
+    commit
+}
+
 /// Brings the `current_state` rows and the membership index to the room's new current state.
 fn update_current_state(
     transaction: &Connection,
@@ -341,7 +362,7 @@ fn update_current_state(
     stream_pos: i64,
 ) -> Result<(), StoreError> {
     let old = old.unwrap_or_default();
-    let new = &room.current_state;
+    let new = &room.current_state.to_shared();
     if Arc::ptr_eq(&old, new) {
         return Ok(());
     }
@@ -693,7 +714,7 @@ pub fn load_event(
     let event = Arc::new(StoredEvent {
         pdu: Arc::new(pdu),
         status,
-        state_after,
+        state_after: State::from(state_after),
     });
     cache.events.insert(event_id.to_owned(), Arc::clone(&event));
     Ok(Some(event))
@@ -736,7 +757,7 @@ fn load_room(
         version,
         forward_extremities: heads(connection, "forward_extremities", room_id)?,
         sync_heads: heads(connection, "sync_heads", room_id)?,
-        current_state: Arc::new(current_state(connection, room_id)?.into_iter().collect()),
+        current_state: current_state(connection, room_id)?.into_iter().collect(),
     };
     cache.rooms.insert(room_id.to_owned(), room.clone());
     Ok(Some(room))
