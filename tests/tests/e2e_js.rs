@@ -56,8 +56,8 @@ fn run_script(script: &str) {
     run_client_against_fresh_node(Command::new("node").arg(&installed_script));
 }
 
-/// Interactive registration, invite and join, three messages in order through the SDK's
-/// sync loop, scrollback to the room's creation, and logout.
+/// Interactive registration, a room alias, invite and join by the alias, three messages in
+/// order through the SDK's sync loop, scrollback to the room's creation, and logout.
 #[test]
 fn matrix_js_sdk_rooms_sync_and_scrollback() {
     run_script("rooms_and_sync.mjs");

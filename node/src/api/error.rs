@@ -116,6 +116,15 @@ impl MatrixError {
         )
     }
 
+    /// An alias that is taken: 409 when adding it to the directory, 400 from `createRoom`.
+    pub fn room_in_use(status: StatusCode, alias: &str) -> Self {
+        Self::new(
+            status,
+            "M_ROOM_IN_USE",
+            format!("Room alias {alias} already exists"),
+        )
+    }
+
     pub fn invalid_username(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "M_INVALID_USERNAME", message)
     }

@@ -4,6 +4,7 @@
 
 mod account_data;
 mod devices;
+mod directory;
 mod discovery;
 mod ephemeral;
 pub mod error;
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(account_data::routes())
         .merge(profile::routes())
         .merge(devices::routes())
+        .merge(directory::routes())
         .merge(keys::routes())
         .merge(to_device::routes())
         .merge(filter::routes())

@@ -21,6 +21,7 @@
 //! `crate::mesh` implements `transport::mesh::RoomsAccess` for `RoomService` on top of
 //! [`RoomService::in_one_transaction`] and forwards the `Local` notices to the protocol.
 
+pub mod aliases;
 pub mod client_event;
 pub mod create;
 pub mod power;

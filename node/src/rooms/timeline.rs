@@ -93,7 +93,7 @@ impl Reader {
 
 /// The reader's standing in a room: unknown room → 404; never a member of a room that is not
 /// world-readable → 403.
-fn reader_membership(
+pub(super) fn reader_membership(
     store: &SqliteRoomStore,
     room_id: &str,
     user_id: &str,
@@ -108,7 +108,10 @@ fn reader_membership(
     Ok(membership)
 }
 
-fn world_readable(store: &SqliteRoomStore, state: &dag::state_res::StateMap<String>) -> bool {
+pub(super) fn world_readable(
+    store: &SqliteRoomStore,
+    state: &dag::state_res::StateMap<String>,
+) -> bool {
     state
         .get(&("m.room.history_visibility".to_owned(), String::new()))
         .and_then(|id| store.event(id))
@@ -117,7 +120,7 @@ fn world_readable(store: &SqliteRoomStore, state: &dag::state_res::StateMap<Stri
         })
 }
 
-fn is_joined(membership: &Option<Membership>) -> bool {
+pub(super) fn is_joined(membership: &Option<Membership>) -> bool {
     membership.as_ref().is_some_and(|m| m.membership == "join")
 }
 

@@ -11,6 +11,7 @@ use super::StoreError;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_room_service.sql"),
+    include_str!("migrations/0003_room_aliases.sql"),
 ];
 
 /// The schema version this build writes.
@@ -95,6 +96,7 @@ mod tests {
             "state_group_deltas",
             "current_state",
             "room_memberships",
+            "room_aliases",
         ] {
             assert!(tables.iter().any(|name| name == table), "missing {table}");
         }

@@ -2,6 +2,7 @@
 //! directory, one fresh node per test.
 
 mod account;
+mod aliases;
 mod discovery;
 mod e2ee;
 mod register;

@@ -1,9 +1,10 @@
 // Rooms with matrix-js-sdk against a running Flotilla node.
 //
-// Two users register through interactive auth (m.login.dummy); the first creates a room and
-// invites the second, who joins; both run the SDK's sync loop and the second sees three
-// messages arrive in order; a client that starts with a short initial timeline scrolls back
-// through /messages to the room's creation; logout invalidates the token.
+// Two users register through interactive auth (m.login.dummy); the first creates a room with
+// an alias and invites the second, who looks the alias up and joins by it; both run the SDK's
+// sync loop and the second sees three messages arrive in order; a client that starts with a
+// short initial timeline scrolls back through /messages to the room's creation; logout
+// invalidates the token.
 //
 // Usage: node rooms_and_sync.mjs HOMESERVER_URL
 // Exits 0 when every step behaved as the Matrix spec says, 1 with a message otherwise.
@@ -101,14 +102,18 @@ async function inviteAndJoin(alice, bob) {
     const { room_id: roomId } = await alice.createRoom({
         name: "Chart room",
         preset: sdk.Preset.PrivateChat,
+        room_alias_name: "chart-room",
     });
+    const alias = `#chart-room:${alice.getDomain()}`;
+    const resolved = await bob.getRoomIdForAlias(alias);
+    check(resolved.room_id === roomId, `${alias} resolves to ${resolved.room_id}`);
     await alice.invite(roomId, bob.getUserId());
     await afterSync(
         bob,
         () => bob.getRoom(roomId)?.getMyMembership() === sdk.KnownMembership.Invite,
         "bob's invite",
     );
-    await bob.joinRoom(roomId);
+    await bob.joinRoom(alias);
     await afterSync(
         bob,
         () => bob.getRoom(roomId)?.getMyMembership() === sdk.KnownMembership.Join,
@@ -116,6 +121,7 @@ async function inviteAndJoin(alice, bob) {
     );
     const room = bob.getRoom(roomId);
     check(room.name === "Chart room", `bob sees the room named ${room.name}`);
+    check(room.getCanonicalAlias() === alias, `the canonical alias is ${room.getCanonicalAlias()}`);
     check(
         room.getMember(alice.getUserId())?.membership === sdk.KnownMembership.Join,
         "bob sees alice as a member",
