@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::client_event::{Viewer, client_event, client_events, stripped_event};
+use super::client_event::{ClientEvents, Viewer, client_event, client_events, stripped_event};
 use super::timeline::{EventFilter, stream_token};
 use super::visibility::may_see;
 use super::{EventOrigin, RoomService};
@@ -406,11 +406,8 @@ fn joined_room(
     };
     let (rows, limited, prev_batch) =
         recent_timeline(store, request, room_id, (after, upto), limit, true)?;
-    let now = now_ms();
-    let timeline_ids: Vec<Value> = rows
-        .iter()
-        .filter_map(|row| client_event(row, viewer, now))
-        .collect();
+    let formatter = ClientEvents::new(store, viewer, now_ms());
+    let timeline_ids = formatter.events(&rows);
     let in_timeline = |event: &Value| {
         timeline_ids
             .iter()
@@ -419,7 +416,8 @@ fn joined_room(
     let full = is_initial || joined_since || request.full_state;
     let state = if full || limited {
         let current = timeline::current_state_events(store.connection(), room_id)?;
-        client_events(&current, viewer, now)
+        formatter
+            .events(&current)
             .into_iter()
             .zip(current.iter().map(|row| row.stream_pos))
             .filter(|(event, position)| (full || *position > since.events) && !in_timeline(event))
@@ -485,10 +483,9 @@ fn left_room(
         limit,
         false,
     )?;
-    let now = now_ms();
     Ok(json!({
         "timeline": {
-            "events": client_events(&rows, viewer, now),
+            "events": ClientEvents::new(store, viewer, now_ms()).events(&rows),
             "limited": limited,
             "prev_batch": stream_token(prev_batch),
         },

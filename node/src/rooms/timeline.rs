@@ -7,7 +7,7 @@ use dag::room::RoomStore;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::client_event::{Viewer, client_event, client_events};
+use super::client_event::{ClientEvents, Viewer};
 use super::visibility::may_see;
 use super::{EventOrigin, RoomService};
 use crate::api::MatrixError;
@@ -89,6 +89,11 @@ impl Reader {
             device_id: &self.device_id,
         }
     }
+
+    /// Formats events for this reader as of now.
+    fn client_events<'a, 's>(&'a self, store: &'a SqliteRoomStore<'s>) -> ClientEvents<'a, 's> {
+        ClientEvents::new(store, self.viewer(), now_ms())
+    }
 }
 
 /// The reader's standing in a room: unknown room → 404; never a member of a room that is not
@@ -168,7 +173,7 @@ fn page(
     limit: usize,
     filter: &EventFilter,
 ) -> Result<Page, StoreError> {
-    let now = now_ms();
+    let formatter = reader.client_events(store);
     let mut events = Vec::new();
     let mut scanned = 0;
     while events.len() < limit && lower < upper {
@@ -198,7 +203,7 @@ fn page(
             if !may_see(store, row, &reader.user_id, joined) {
                 continue;
             }
-            if let Some(event) = client_event(row, reader.viewer(), now)
+            if let Some(event) = formatter.event(row)
                 && filter.allows(&event)
             {
                 events.push(event);
@@ -315,14 +320,14 @@ impl RoomService {
                 )?,
             };
             let state = readable_state(store, &room_id, &membership)?;
-            let now = now_ms();
+            let formatter = reader.client_events(store);
             Ok(json!({
-                "event": client_event(&row, reader.viewer(), now),
+                "event": formatter.event(&row),
                 "events_before": before.events,
                 "events_after": after.events,
                 "start": stream_token(before.next.unwrap_or(0)),
                 "end": stream_token(after.next.unwrap_or(head)),
-                "state": client_events(&state, reader.viewer(), now),
+                "state": formatter.events(&state),
             }))
         })
         .await?
@@ -338,7 +343,9 @@ impl RoomService {
         self.with_room_store(EventOrigin::Local, move |store| {
             let membership = reader_membership(store, &room_id, &reader.user_id)?;
             let row = visible_event(store, &reader, &room_id, &event_id, is_joined(&membership))?;
-            client_event(&row, reader.viewer(), now_ms())
+            reader
+                .client_events(store)
+                .event(&row)
                 .ok_or_else(|| MatrixError::internal(format!("unreadable stored event {event_id}")))
         })
         .await?
@@ -349,7 +356,7 @@ impl RoomService {
         self.with_room_store(EventOrigin::Local, move |store| {
             let membership = reader_membership(store, &room_id, &reader.user_id)?;
             let rows = readable_state(store, &room_id, &membership)?;
-            Ok(client_events(&rows, reader.viewer(), now_ms()))
+            Ok(reader.client_events(store).events(&rows))
         })
         .await?
     }

@@ -5,6 +5,7 @@ mod account;
 mod aliases;
 mod discovery;
 mod e2ee;
+mod prev_content;
 mod register;
 mod rooms;
 mod session;

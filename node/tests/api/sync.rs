@@ -11,7 +11,7 @@ use crate::support::{Session, TestNode, assert_error};
 
 const V3: &str = "/_matrix/client/v3";
 
-async fn sync(node: &TestNode, session: &Session, query: &str) -> Value {
+pub async fn sync(node: &TestNode, session: &Session, query: &str) -> Value {
     let response = node
         .get(&format!("{V3}/sync?{query}"), Some(&session.token))
         .await;

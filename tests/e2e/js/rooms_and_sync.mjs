@@ -122,6 +122,11 @@ async function inviteAndJoin(alice, bob) {
     const room = bob.getRoom(roomId);
     check(room.name === "Chart room", `bob sees the room named ${room.name}`);
     check(room.getCanonicalAlias() === alias, `the canonical alias is ${room.getCanonicalAlias()}`);
+    const bobsJoin = room.currentState.getStateEvents("m.room.member", bob.getUserId());
+    check(
+        bobsJoin.getPrevContent().membership === sdk.KnownMembership.Invite,
+        `bob's join replaced ${JSON.stringify(bobsJoin.getPrevContent())}`,
+    );
     check(
         room.getMember(alice.getUserId())?.membership === sdk.KnownMembership.Join,
         "bob sees alice as a member",
