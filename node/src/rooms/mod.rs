@@ -24,6 +24,7 @@
 pub mod aliases;
 pub mod client_event;
 pub mod create;
+pub mod members;
 pub mod power;
 pub mod sync;
 pub mod timeline;

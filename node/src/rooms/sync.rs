@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::client_event::{ClientEvents, Viewer, client_event, client_events, stripped_event};
+use super::members::{current_member_events, is_member_event, room_summary, senders};
 use super::timeline::{EventFilter, stream_token};
 use super::visibility::may_see;
 use super::{EventOrigin, RoomService};
@@ -100,6 +101,8 @@ pub struct SyncFilter {
 pub struct RoomFilter {
     #[serde(default)]
     pub timeline: EventFilter,
+    #[serde(default)]
+    pub state: EventFilter,
     /// Include rooms the user left in an initial sync.
     #[serde(default)]
     pub include_leave: bool,
@@ -157,6 +160,7 @@ struct JoinedRoom {
     state: Vec<Value>,
     ephemeral: Vec<Value>,
     account_data: Vec<Value>,
+    summary: Value,
     unread: i64,
     /// Whether the room has news of its own (not only typing or unread counts).
     changed: bool,
@@ -196,6 +200,7 @@ impl Computed {
                         "prev_batch": stream_token(room.prev_batch),
                     },
                     "state": {"events": room.state},
+                    "summary": room.summary,
                     "ephemeral": {"events": room.ephemeral},
                     "account_data": {"events": room.account_data},
                     "unread_notifications": {
@@ -414,18 +419,31 @@ fn joined_room(
             .any(|t| t["event_id"] == event["event_id"])
     };
     let full = is_initial || joined_since || request.full_state;
-    let state = if full || limited {
+    let (summary, heroes) = room_summary(store, room_id, &request.user_id)?;
+    let state_filter = &request.filter.room.state;
+    let mut state = Vec::new();
+    if full || limited {
         let current = timeline::current_state_events(store.connection(), room_id)?;
-        formatter
+        state = formatter
             .events(&current)
             .into_iter()
             .zip(current.iter().map(|row| row.stream_pos))
-            .filter(|(event, position)| (full || *position > since.events) && !in_timeline(event))
+            .filter(|(event, position)| {
+                (full || *position > since.events)
+                    && !(state_filter.lazy_load_members && is_member_event(event))
+            })
             .map(|(event, _)| event)
-            .collect()
-    } else {
-        Vec::new()
-    };
+            .collect();
+    }
+    if state_filter.lazy_load_members {
+        let mut wanted = senders(&timeline_ids);
+        if full {
+            wanted.insert(request.user_id.clone());
+            wanted.extend(heroes);
+        }
+        state.extend(current_member_events(store, &formatter, room_id, &wanted)?);
+    }
+    state.retain(|event| !in_timeline(event) && state_filter.allows(event));
     let unread = unread_count(store.connection(), room_id, &request.user_id, UNREAD_CAP)?;
     Ok(JoinedRoom {
         changed: !timeline_ids.is_empty() || !state.is_empty(),
@@ -433,6 +451,7 @@ fn joined_room(
         limited,
         prev_batch,
         state,
+        summary,
         unread,
         ..JoinedRoom::default()
     })

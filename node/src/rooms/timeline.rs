@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::client_event::{ClientEvents, Viewer};
+use super::members::{current_member_events, is_member_event, senders};
 use super::visibility::may_see;
 use super::{EventOrigin, RoomService};
 use crate::api::MatrixError;
@@ -30,6 +31,9 @@ pub struct EventFilter {
     pub senders: Option<Vec<String>>,
     #[serde(default)]
     pub not_senders: Vec<String>,
+    /// Send only the member events of the events' senders (and for /sync, the user's own).
+    #[serde(default)]
+    pub lazy_load_members: bool,
 }
 
 impl EventFilter {
@@ -263,6 +267,10 @@ impl RoomService {
             if let Some(next) = page.next {
                 response["end"] = json!(stream_token(next));
             }
+            if request.filter.lazy_load_members {
+                let members = senders_members(store, &reader, &room_id, &membership, &page.events)?;
+                response["state"] = json!(members);
+            }
             Ok(response)
         })
         .await?
@@ -404,6 +412,33 @@ impl RoomService {
             .call(move |connection| timeline::membership(connection, &room_id, &user_id))
             .await?)
     }
+}
+
+/// The member events, in the state the reader may see, of the senders of `events`: what a
+/// client that lazy-loads members needs to show them.
+fn senders_members(
+    store: &SqliteRoomStore,
+    reader: &Reader,
+    room_id: &str,
+    membership: &Option<Membership>,
+    events: &[Value],
+) -> Result<Vec<Value>, MatrixError> {
+    let wanted = senders(events);
+    let formatter = reader.client_events(store);
+    if is_joined(membership) {
+        return Ok(current_member_events(store, &formatter, room_id, &wanted)?);
+    }
+    let state = readable_state(store, room_id, membership)?;
+    Ok(formatter
+        .events(&state)
+        .into_iter()
+        .filter(|event| {
+            is_member_event(event)
+                && event["state_key"]
+                    .as_str()
+                    .is_some_and(|u| wanted.contains(u))
+        })
+        .collect())
 }
 
 fn visible_event(

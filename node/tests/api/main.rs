@@ -5,6 +5,7 @@ mod account;
 mod aliases;
 mod discovery;
 mod e2ee;
+mod lazy_members;
 mod prev_content;
 mod register;
 mod rooms;

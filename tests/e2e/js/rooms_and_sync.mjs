@@ -79,14 +79,14 @@ async function register(homeserver, name) {
     });
 }
 
-async function startSyncing(client, initialSyncLimit) {
+async function startSyncing(client, options) {
     const prepared = until(
         client,
         sdk.ClientEvent.Sync,
         () => client.getSyncState() === sdk.SyncState.Syncing,
         `${client.getUserId()}'s first sync`,
     );
-    await client.startClient({ initialSyncLimit });
+    await client.startClient(options);
     await prepared;
 }
 
@@ -120,6 +120,8 @@ async function inviteAndJoin(alice, bob) {
         "bob's join coming back through sync",
     );
     const room = bob.getRoom(roomId);
+    await room.loadMembersIfNeeded();
+    check(room.getJoinedMemberCount() === 2, `bob counts ${room.getJoinedMemberCount()} members`);
     check(room.name === "Chart room", `bob sees the room named ${room.name}`);
     check(room.getCanonicalAlias() === alias, `the canonical alias is ${room.getCanonicalAlias()}`);
     const bobsJoin = room.currentState.getStateEvents("m.room.member", bob.getUserId());
@@ -168,7 +170,7 @@ async function scrollbackToCreation(homeserver, alice, roomId, earlier) {
         accessToken: alice.getAccessToken(),
         deviceId: alice.getDeviceId(),
     });
-    await startSyncing(reader, 3);
+    await startSyncing(reader, { initialSyncLimit: 3 });
     const room = reader.getRoom(roomId);
     check(messageBodies(room).length <= 3, "the initial timeline is limited");
     let pages = 0;
@@ -203,8 +205,9 @@ async function run(homeserver) {
     const alice = await register(homeserver, "js-alice");
     const bob = await register(homeserver, "js-bob");
     try {
-        await startSyncing(alice, 10);
-        await startSyncing(bob, 10);
+        await startSyncing(alice, { initialSyncLimit: 10 });
+        // Bob's client lazy-loads members, as Element does.
+        await startSyncing(bob, { initialSyncLimit: 10, lazyLoadMembers: true });
         const roomId = await inviteAndJoin(alice, bob);
         const earlier = await messagesArriveInOrder(alice, bob, roomId);
         await scrollbackToCreation(homeserver, alice, roomId, earlier);
