@@ -25,6 +25,7 @@ pub mod aliases;
 pub mod client_event;
 pub mod create;
 pub mod members;
+pub mod notifications;
 pub mod power;
 pub mod sync;
 pub mod timeline;

@@ -10,6 +10,7 @@ use serde_json::{Map, Value, json};
 
 use super::client_event::{ClientEvents, Viewer, client_event, client_events, stripped_event};
 use super::members::{current_member_events, is_member_event, room_summary, senders};
+use super::notifications::{UnreadCounts, unread_counts};
 use super::timeline::{EventFilter, stream_token};
 use super::visibility::may_see;
 use super::{EventOrigin, RoomService};
@@ -21,7 +22,7 @@ use crate::store::e2ee::{
 };
 use crate::store::rooms::{EVENTS_STREAM, SqliteRoomStore};
 use crate::store::timeline::{
-    self, Direction, EventRow, Membership, RECEIPTS_STREAM, receipts_since, unread_count,
+    self, Direction, EventRow, Membership, RECEIPTS_STREAM, receipts_since,
 };
 use crate::store::{StoreError, current_stream_position, now_ms};
 
@@ -30,8 +31,6 @@ pub const DEFAULT_TIMELINE_LIMIT: usize = 10;
 pub const MAX_TIMELINE_LIMIT: usize = 500;
 /// To-device messages per response; the rest come with the next sync.
 const TO_DEVICE_BATCH: usize = 100;
-/// Unread counts stop at this many.
-const UNREAD_CAP: i64 = 999;
 /// Stripped state an invitee sees of the room.
 const INVITE_STATE_TYPES: &[&str] = &[
     "m.room.create",
@@ -161,7 +160,7 @@ struct JoinedRoom {
     ephemeral: Vec<Value>,
     account_data: Vec<Value>,
     summary: Value,
-    unread: i64,
+    unread: UnreadCounts,
     /// Whether the room has news of its own (not only typing or unread counts).
     changed: bool,
 }
@@ -204,8 +203,8 @@ impl Computed {
                     "ephemeral": {"events": room.ephemeral},
                     "account_data": {"events": room.account_data},
                     "unread_notifications": {
-                        "notification_count": room.unread,
-                        "highlight_count": 0,
+                        "notification_count": room.unread.notifications,
+                        "highlight_count": room.unread.highlights,
                     },
                 }),
             );
@@ -444,7 +443,7 @@ fn joined_room(
         state.extend(current_member_events(store, &formatter, room_id, &wanted)?);
     }
     state.retain(|event| !in_timeline(event) && state_filter.allows(event));
-    let unread = unread_count(store.connection(), room_id, &request.user_id, UNREAD_CAP)?;
+    let unread = unread_counts(store, room_id, &request.user_id)?;
     Ok(JoinedRoom {
         changed: !timeline_ids.is_empty() || !state.is_empty(),
         timeline: timeline_ids,

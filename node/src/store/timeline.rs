@@ -205,26 +205,31 @@ pub fn stream_pos_of(
         .optional()?)
 }
 
-/// Messages from others after the user's read receipt, counted up to `cap`.
-pub fn unread_count(
+/// The contents of the messages from others after the user's read receipt that are not
+/// redacted, oldest first, at most `cap` of them.
+pub fn unread_message_contents(
     connection: &Connection,
     room_id: &str,
     user_id: &str,
     cap: i64,
-) -> Result<i64, StoreError> {
-    Ok(connection
-        .prepare_cached(
-            "SELECT count(*) FROM (SELECT 1 FROM events
-             WHERE room_id = ?1 AND sender != ?2 AND state_key IS NULL
-               AND rejected = 0 AND soft_failed = 0
-               AND event_type IN ('m.room.message', 'm.room.encrypted', 'm.sticker')
-               AND stream_pos > coalesce((SELECT max(e.stream_pos) FROM receipts r
-                   JOIN events e ON e.event_id = r.event_id
-                   WHERE r.room_id = ?1 AND r.user_id = ?2
-                     AND r.receipt_type IN ('m.read', 'm.read.private')), 0)
-             LIMIT ?3)",
-        )?
-        .query_row(params![room_id, user_id, cap], |row| row.get(0))?)
+) -> Result<Vec<String>, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT json_extract(canonical_json, '$.content') FROM events
+         WHERE room_id = ?1 AND sender != ?2 AND state_key IS NULL
+           AND rejected = 0 AND soft_failed = 0 AND redacted_by IS NULL
+           AND event_type IN ('m.room.message', 'm.room.encrypted', 'm.sticker')
+           AND stream_pos > coalesce((SELECT max(e.stream_pos) FROM receipts r
+               JOIN events e ON e.event_id = r.event_id
+               WHERE r.room_id = ?1 AND r.user_id = ?2
+                 AND r.receipt_type IN ('m.read', 'm.read.private')), 0)
+         ORDER BY stream_pos LIMIT ?3",
+    )?;
+    let contents = statement
+        .query_map(params![room_id, user_id, cap], |row| {
+            Ok(row.get::<_, Option<String>>(0)?.unwrap_or_default())
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(contents)
 }
 
 pub const RECEIPTS_STREAM: &str = "receipts";

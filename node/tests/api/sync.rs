@@ -365,3 +365,60 @@ async fn to_device_messages_are_delivered_until_acknowledged() {
         .unwrap();
     assert_eq!(remaining, 0);
 }
+
+async fn send_content(
+    node: &TestNode,
+    session: &Session,
+    room_id: &str,
+    txn: &str,
+    content: Value,
+) {
+    let response = node
+        .put(
+            &format!("{V3}/rooms/{room_id}/send/m.room.message/{txn}"),
+            Some(&session.token),
+            content,
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+}
+
+#[tokio::test]
+async fn unread_counts_highlight_mentions_and_skip_notices() {
+    let node = TestNode::new();
+    let alice = node.register("alice").await;
+    let bob = node.register("bob").await;
+    let room_id = create_room(&node, &alice, json!({"preset": "public_chat"})).await;
+    node.put(
+        &format!("{V3}/profile/{}/displayname", bob.user_id),
+        Some(&bob.token),
+        json!({"displayname": "Old Salt"}),
+    )
+    .await;
+    assert_eq!(join(&node, &bob, &room_id).await.status, StatusCode::OK);
+    let messages = [
+        json!({"msgtype": "m.text", "body": "plain"}),
+        json!({"msgtype": "m.text", "body": "Bob: the bridge"}),
+        json!({"msgtype": "m.text", "body": "where is the old salt?"}),
+        json!({"msgtype": "m.text", "body": "bobbing along"}),
+        json!({"msgtype": "m.text", "body": "x", "m.mentions": {"user_ids": [bob.user_id]}}),
+        json!({"msgtype": "m.text", "body": "bob", "m.mentions": {}}),
+        json!({"msgtype": "m.notice", "body": "bob, automated"}),
+    ];
+    for (index, content) in messages.into_iter().enumerate() {
+        send_content(&node, &alice, &room_id, &format!("m{index}"), content).await;
+    }
+    send_text(&node, &bob, &room_id, "own", "bob talks to himself").await;
+    let response = sync(&node, &bob, "").await;
+    let counts = &response["rooms"]["join"][&room_id]["unread_notifications"];
+    assert_eq!(
+        *counts,
+        json!({"notification_count": 6, "highlight_count": 3}),
+        "six messages from alice that are not notices; three mention bob"
+    );
+    let alices = sync(&node, &alice, "").await;
+    assert_eq!(
+        alices["rooms"]["join"][&room_id]["unread_notifications"],
+        json!({"notification_count": 1, "highlight_count": 0})
+    );
+}
