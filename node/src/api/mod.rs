@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 mod filter;
 mod keys;
+mod presence;
 mod profile;
 mod push_rules;
 pub mod ratelimit;
@@ -39,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .merge(register::routes())
         .merge(session::routes())
         .merge(account_data::routes())
+        .merge(presence::routes())
         .merge(profile::routes())
         .merge(devices::routes())
         .merge(directory::routes())

@@ -24,9 +24,11 @@
 pub mod aliases;
 pub mod client_event;
 pub mod create;
+pub mod device_lists;
 pub mod members;
 pub mod notifications;
 pub mod power;
+pub mod presence;
 pub mod sync;
 pub mod timeline;
 pub mod typing;
@@ -86,6 +88,7 @@ pub struct RoomService {
     /// which ends the batcher and releases its store handle.
     sends: mpsc::Sender<send::SendJob>,
     pub typing: Arc<typing::Typing>,
+    pub presence: Arc<presence::Presence>,
 }
 
 impl RoomService {
@@ -105,6 +108,7 @@ impl RoomService {
             shared,
             sends,
             typing: Arc::default(),
+            presence: Arc::default(),
         }
     }
 

@@ -1,6 +1,8 @@
 //! Reads of stored room events for clients: by stream position, by ID, the current state and
 //! memberships. Rejected and soft-failed events are never shown to clients.
 
+use std::collections::BTreeSet;
+
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
@@ -175,6 +177,50 @@ pub fn membership(
             })
         })
         .optional()?)
+}
+
+/// The user and everyone joined to a room the user is joined to.
+pub fn users_sharing_rooms(
+    connection: &Connection,
+    user_id: &str,
+) -> Result<BTreeSet<String>, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT DISTINCT other.user_id FROM room_memberships mine
+         JOIN room_memberships other ON other.room_id = mine.room_id
+         WHERE mine.user_id = ?1 AND mine.membership = 'join' AND other.membership = 'join'",
+    )?;
+    let mut users: BTreeSet<String> = statement
+        .query_map([user_id], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    users.insert(user_id.to_owned());
+    Ok(users)
+}
+
+/// Current memberships that changed after `since`, in the rooms where the user has one.
+pub fn membership_changes_since(
+    connection: &Connection,
+    user_id: &str,
+    since: i64,
+) -> Result<Vec<(String, Membership)>, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT m.user_id, m.room_id, m.membership, m.event_id, m.stream_pos
+         FROM room_memberships m
+         WHERE m.stream_pos > ?2
+           AND m.room_id IN (SELECT room_id FROM room_memberships WHERE user_id = ?1)
+         ORDER BY m.stream_pos",
+    )?;
+    let changes = statement
+        .query_map(params![user_id, since], |row| {
+            let membership = Membership {
+                room_id: row.get(1)?,
+                membership: row.get(2)?,
+                event_id: row.get(3)?,
+                stream_pos: row.get(4)?,
+            };
+            Ok((row.get(0)?, membership))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(changes)
 }
 
 /// Users whose current membership of the room is `membership`.

@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::support::{Session, TestNode, assert_error};
 
-fn device_keys(session: &Session) -> Value {
+pub fn device_keys(session: &Session) -> Value {
     json!({
         "user_id": session.user_id,
         "device_id": session.device_id,

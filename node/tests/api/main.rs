@@ -6,6 +6,7 @@ mod aliases;
 mod discovery;
 mod e2ee;
 mod lazy_members;
+mod presence;
 mod prev_content;
 mod register;
 mod rooms;
