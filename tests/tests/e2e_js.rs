@@ -62,3 +62,10 @@ fn run_script(script: &str) {
 fn matrix_js_sdk_rooms_sync_and_scrollback() {
     run_script("rooms_and_sync.mjs");
 }
+
+/// An encrypted room with the SDK's Rust crypto: device and one-time keys uploaded, queried
+/// and claimed, the room key shared to-device, and the message decrypted by the other user.
+#[test]
+fn matrix_js_sdk_encrypted_room() {
+    run_script("encrypted_room.mjs");
+}
