@@ -50,10 +50,12 @@ fn run_script(script: &str) {
         return;
     }
     let packages = prepared_packages();
-    // Node resolves `import "matrix-js-sdk"` from the script's own directory.
-    let installed_script = packages.join(script);
-    std::fs::copy(js_sources().join(script), &installed_script).unwrap();
-    run_client_against_fresh_node(Command::new("node").arg(&installed_script));
+    // Node resolves `import "matrix-js-sdk"` from the script's own directory, so the scripts
+    // (and the module they share) run from beside the installed packages.
+    for file in [script, "support.mjs"] {
+        std::fs::copy(js_sources().join(file), packages.join(file)).unwrap();
+    }
+    run_client_against_fresh_node(Command::new("node").arg(packages.join(script)));
 }
 
 /// Interactive registration, a room alias, invite and join by the alias, three messages in

@@ -9,38 +9,7 @@
 // Exits 0 when the message decrypted, 1 with a message otherwise.
 
 import * as sdk from "matrix-js-sdk";
-import { logger } from "matrix-js-sdk/lib/logger.js";
-
-const PASSWORD = "seven seas";
-const STEP_LIMIT_MS = 30000;
-
-// JSLOG=debug shows every request the SDK makes.
-logger.setLevel(process.env.JSLOG ?? "warn");
-
-function check(condition, message) {
-    if (!condition) {
-        throw new Error(message);
-    }
-}
-
-/** Resolves when `predicate` holds after one of `emitter`'s `event`s, or at once if it holds. */
-function until(emitter, event, predicate, what) {
-    return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-            emitter.off(event, listener);
-            reject(new Error(`timed out waiting for ${what}`));
-        }, STEP_LIMIT_MS);
-        const listener = () => {
-            if (predicate()) {
-                clearTimeout(timer);
-                emitter.off(event, listener);
-                resolve();
-            }
-        };
-        emitter.on(event, listener);
-        listener();
-    });
-}
+import { PASSWORD, STEP_LIMIT_MS, afterSync, check, main, startSyncing } from "./support.mjs";
 
 async function registeredWithCrypto(homeserver, name) {
     const anonymous = sdk.createClient({ baseUrl: homeserver });
@@ -56,14 +25,7 @@ async function registeredWithCrypto(homeserver, name) {
         deviceId: registered.device_id,
     });
     await client.initRustCrypto({ useIndexedDB: false });
-    const ready = until(
-        client,
-        sdk.ClientEvent.Sync,
-        () => client.getSyncState() === sdk.SyncState.Syncing,
-        `${name}'s first sync`,
-    );
-    await client.startClient({ initialSyncLimit: 10 });
-    await ready;
+    await startSyncing(client, { initialSyncLimit: 10 });
     return client;
 }
 
@@ -96,16 +58,14 @@ async function run(homeserver) {
                 },
             ],
         });
-        await until(
+        await afterSync(
             bob,
-            sdk.ClientEvent.Sync,
             () => bob.getRoom(roomId)?.getMyMembership() === sdk.KnownMembership.Invite,
             "bob's invite",
         );
         await bob.joinRoom(roomId);
-        await until(
+        await afterSync(
             alice,
-            sdk.ClientEvent.Sync,
             () => alice.getRoom(roomId)?.getMember(bob.getUserId())?.membership === "join",
             "alice seeing bob join",
         );
@@ -120,7 +80,7 @@ async function run(homeserver) {
         const sent = await alice.sendTextMessage(roomId, "the eagle flies at dawn");
         const raw = await alice.fetchRoomEvent(roomId, sent.event_id);
         check(raw.type === "m.room.encrypted", `the server holds a ${raw.type}`);
-        await until(bob, sdk.ClientEvent.Sync, () => decrypted.length > 0, "bob decrypting");
+        await afterSync(bob, () => decrypted.length > 0, "bob decrypting");
         check(decrypted[0] === "the eagle flies at dawn", `bob decrypted ${decrypted[0]}`);
         console.log("an encrypted message arrived and decrypted");
     } finally {
@@ -129,15 +89,4 @@ async function run(homeserver) {
     }
 }
 
-if (process.argv.length !== 3) {
-    console.error("usage: node encrypted_room.mjs HOMESERVER_URL");
-    process.exit(2);
-}
-try {
-    await run(process.argv[2]);
-    console.log("ok");
-    process.exit(0);
-} catch (failure) {
-    console.error(`FAILED: ${failure.stack ?? failure}`);
-    process.exit(1);
-}
+await main("encrypted_room.mjs", run);

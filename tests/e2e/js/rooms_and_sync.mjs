@@ -10,45 +10,10 @@
 // Exits 0 when every step behaved as the Matrix spec says, 1 with a message otherwise.
 
 import * as sdk from "matrix-js-sdk";
-import { logger } from "matrix-js-sdk/lib/logger.js";
+import { PASSWORD, afterSync, check, main, startSyncing, until } from "./support.mjs";
 
-const PASSWORD = "seven seas";
+/** Messages sent before a reader scrolls back through them. */
 const HISTORY = 11;
-const STEP_LIMIT_MS = 20000;
-
-// JSLOG=debug shows every request the SDK makes.
-logger.setLevel(process.env.JSLOG ?? "warn");
-
-function check(condition, message) {
-    if (!condition) {
-        throw new Error(message);
-    }
-}
-
-/** Resolves when `predicate` holds after one of `emitter`'s `event`s, or at once if it holds. */
-function until(emitter, event, predicate, what) {
-    return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => {
-            emitter.off(event, listener);
-            reject(new Error(`timed out waiting for ${what}`));
-        }, STEP_LIMIT_MS);
-        const listener = () => {
-            if (predicate()) {
-                clearTimeout(timer);
-                emitter.off(event, listener);
-                resolve();
-            }
-        };
-        emitter.on(event, listener);
-        listener();
-    });
-}
-
-/** Resolves when `predicate` holds once the client has processed a sync response. Membership
- * events fire before a new room is stored, so rooms are looked at only after the whole sync. */
-function afterSync(client, predicate, what) {
-    return until(client, sdk.ClientEvent.Sync, predicate, what);
-}
 
 async function register(homeserver, name) {
     const anonymous = sdk.createClient({ baseUrl: homeserver });
@@ -77,17 +42,6 @@ async function register(homeserver, name) {
         accessToken: registered.access_token,
         deviceId: registered.device_id,
     });
-}
-
-async function startSyncing(client, options) {
-    const prepared = until(
-        client,
-        sdk.ClientEvent.Sync,
-        () => client.getSyncState() === sdk.SyncState.Syncing,
-        `${client.getUserId()}'s first sync`,
-    );
-    await client.startClient(options);
-    await prepared;
 }
 
 function messageBodies(room) {
@@ -218,15 +172,4 @@ async function run(homeserver) {
     }
 }
 
-if (process.argv.length !== 3) {
-    console.error("usage: node rooms_and_sync.mjs HOMESERVER_URL");
-    process.exit(2);
-}
-try {
-    await run(process.argv[2]);
-    console.log("ok");
-    process.exit(0);
-} catch (failure) {
-    console.error(`FAILED: ${failure.stack ?? failure}`);
-    process.exit(1);
-}
+await main("rooms_and_sync.mjs", run);
