@@ -125,6 +125,15 @@ impl MatrixError {
         )
     }
 
+    /// A canonical alias that does not name the room.
+    pub fn bad_alias(alias: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "M_BAD_ALIAS",
+            format!("Room alias {alias} does not point to this room"),
+        )
+    }
+
     pub fn invalid_username(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "M_INVALID_USERNAME", message)
     }

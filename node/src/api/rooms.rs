@@ -302,6 +302,13 @@ async fn send_state(
     content: Map<String, Value>,
 ) -> ApiResult<Json<Value>> {
     check_room_id(&room_id)?;
+    if event_type == "m.room.canonical_alias" {
+        let content = Value::Object(content.clone());
+        state
+            .rooms
+            .check_canonical_alias(room_id.clone(), content)
+            .await?;
+    }
     let new = NewEvent {
         event_type,
         state_key: Some(state_key),

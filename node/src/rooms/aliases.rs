@@ -1,10 +1,12 @@
 //! Room aliases: `#localpart:server` names for rooms, kept by the node that made them (the mesh
 //! does not carry them). An alias is added by a joined member, removed by its creator, a server
-//! admin or whoever may set the room's canonical alias, and read by anyone.
+//! admin or whoever may set the room's canonical alias, and read by anyone. A canonical alias
+//! event may add only aliases that point to its room.
 
 use axum::http::StatusCode;
 use dag::RoomEvent;
 use dag::room::RoomStore;
+use serde_json::Value;
 
 use super::power::may_send_state;
 use super::timeline::{is_joined, reader_membership, world_readable};
@@ -150,6 +152,32 @@ impl RoomService {
         .await?
     }
 
+    /// Checks the content of an `m.room.canonical_alias` event about to be sent: `alias` and
+    /// `alt_aliases` must be well formed, and each one the room's current canonical alias
+    /// event does not list yet must be an alias of this node for this room (`M_BAD_ALIAS`).
+    /// Aliases of other nodes cannot be looked up here, so they can only be kept, not added.
+    pub async fn check_canonical_alias(
+        &self,
+        room_id: String,
+        content: Value,
+    ) -> Result<(), MatrixError> {
+        let aliases = canonical_aliases(&content)?;
+        for alias in &aliases {
+            alias_server(alias)?;
+        }
+        self.with_room_store(EventOrigin::Local, move |store| {
+            let current = current_canonical_aliases(store, &room_id);
+            for alias in aliases.iter().filter(|alias| !current.contains(*alias)) {
+                let entry = alias_entry(store.connection(), alias)?;
+                if entry.is_none_or(|entry| entry.room_id != room_id) {
+                    return Err(MatrixError::bad_alias(alias));
+                }
+            }
+            Ok(())
+        })
+        .await?
+    }
+
     /// `GET /rooms/{roomId}/aliases`: for joined members, or anyone if the room is
     /// world-readable.
     pub async fn room_aliases(
@@ -170,6 +198,47 @@ impl RoomService {
         })
         .await?
     }
+}
+
+/// The aliases an `m.room.canonical_alias` content names; `M_INVALID_PARAM` unless `alias` is a
+/// string and `alt_aliases` a list of strings, where present.
+fn canonical_aliases(content: &Value) -> Result<Vec<String>, MatrixError> {
+    let invalid =
+        |what: &str| MatrixError::invalid_param(format!("{what} in m.room.canonical_alias"));
+    let mut aliases = Vec::new();
+    match content.get("alias") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(alias)) => aliases.push(alias.clone()),
+        Some(_) => return Err(invalid("alias is not a string")),
+    }
+    match content.get("alt_aliases") {
+        None => {}
+        Some(Value::Array(list)) => {
+            for alias in list {
+                let alias = alias
+                    .as_str()
+                    .ok_or_else(|| invalid("alt_aliases holds something other than a string"))?;
+                aliases.push(alias.to_owned());
+            }
+        }
+        Some(_) => return Err(invalid("alt_aliases is not a list")),
+    }
+    Ok(aliases)
+}
+
+/// The aliases the room's current canonical alias event names.
+fn current_canonical_aliases(store: &SqliteRoomStore, room_id: &str) -> Vec<String> {
+    store
+        .room(room_id)
+        .and_then(|room| {
+            let id = room
+                .current_state
+                .get(&("m.room.canonical_alias".to_owned(), String::new()))?
+                .clone();
+            store.event(&id)
+        })
+        .and_then(|event| canonical_aliases(event.pdu.content()).ok())
+        .unwrap_or_default()
 }
 
 /// Whether the user's power in the room's current state lets them set its canonical alias.

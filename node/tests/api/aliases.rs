@@ -271,3 +271,57 @@ async fn a_rooms_aliases_are_for_members_unless_it_is_world_readable() {
         "M_NOT_FOUND",
     );
 }
+
+#[tokio::test]
+async fn a_canonical_alias_may_add_only_aliases_of_the_room() {
+    let node = TestNode::new();
+    let alice = node.register("alice").await;
+    let room_id = create_room(&node, &alice, json!({"room_alias_name": "deck"})).await;
+    create_room(&node, &alice, json!({"room_alias_name": "hold"})).await;
+    let deck = format!("#deck:{}", node.server_name);
+    let galley = format!("#galley:{}", node.server_name);
+    let hold = format!("#hold:{}", node.server_name);
+    let put_canonical = |content: Value| {
+        let path = format!("{V3}/rooms/{room_id}/state/m.room.canonical_alias");
+        let token = alice.token.clone();
+        let node = &node;
+        async move { node.put(&path, Some(&token), content).await }
+    };
+    for (content, errcode) in [
+        (
+            json!({"alias": deck, "alt_aliases": [galley]}),
+            "M_BAD_ALIAS",
+        ),
+        (json!({"alias": hold}), "M_BAD_ALIAS"),
+        (json!({"alias": "#far:elsewhere.example"}), "M_BAD_ALIAS"),
+        (json!({"alias": "deck"}), "M_INVALID_PARAM"),
+        (json!({"alias": 7}), "M_INVALID_PARAM"),
+        (
+            json!({"alias": deck, "alt_aliases": galley}),
+            "M_INVALID_PARAM",
+        ),
+        (json!({"alt_aliases": [1]}), "M_INVALID_PARAM"),
+    ] {
+        assert_error(
+            &put_canonical(content).await,
+            StatusCode::BAD_REQUEST,
+            errcode,
+        );
+    }
+    assert_eq!(
+        put_alias(&node, &alice, &galley, &room_id).await.status,
+        StatusCode::OK
+    );
+    let with_galley = json!({"alias": deck, "alt_aliases": [galley]});
+    let accepted = put_canonical(with_galley.clone()).await;
+    assert_eq!(accepted.status, StatusCode::OK, "{}", accepted.body);
+    // Aliases the room already lists may stay even once they no longer resolve.
+    assert_eq!(
+        delete_alias(&node, &alice, &galley).await.status,
+        StatusCode::OK
+    );
+    let kept = put_canonical(with_galley).await;
+    assert_eq!(kept.status, StatusCode::OK, "{}", kept.body);
+    let cleared = put_canonical(json!({})).await;
+    assert_eq!(cleared.status, StatusCode::OK, "{}", cleared.body);
+}
