@@ -3,11 +3,11 @@
 
 use dag::RoomEvent;
 use dag::room::RoomStore;
-use serde_json::Value;
+use serde::Deserialize;
 
 use crate::store::StoreError;
 use crate::store::rooms::SqliteRoomStore;
-use crate::store::timeline::unread_message_contents;
+use crate::store::timeline::unread_messages;
 
 /// Counts stop at this many.
 pub const UNREAD_CAP: i64 = 999;
@@ -24,16 +24,19 @@ pub fn unread_counts(
     room_id: &str,
     user_id: &str,
 ) -> Result<UnreadCounts, StoreError> {
-    let contents = unread_message_contents(store.connection(), room_id, user_id, UNREAD_CAP)?;
-    if contents.is_empty() {
+    let messages = unread_messages(store.connection(), room_id, user_id, UNREAD_CAP)?;
+    if messages.is_empty() {
         return Ok(UnreadCounts::default());
     }
     let display_name = room_display_name(store, room_id, user_id);
     let mut counts = UnreadCounts::default();
-    for content in contents {
-        let content: Value = serde_json::from_str(&content).unwrap_or_default();
+    for json in messages {
+        // Only the fields the rules read are decoded: this runs on every sync of a busy room.
+        let content = serde_json::from_str::<Message>(&json)
+            .map(|message| message.content)
+            .unwrap_or_default();
         // `.m.rule.suppress_notices`: notices never notify.
-        if content["msgtype"] == "m.notice" {
+        if content.msgtype.as_deref() == Some("m.notice") {
             continue;
         }
         counts.notifications += 1;
@@ -42,6 +45,27 @@ pub fn unread_counts(
         }
     }
     Ok(counts)
+}
+
+/// What the default rules read of a message.
+#[derive(Debug, Default, Deserialize)]
+struct Message {
+    #[serde(default)]
+    content: MessageContent,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct MessageContent {
+    msgtype: Option<String>,
+    body: Option<String>,
+    #[serde(rename = "m.mentions")]
+    mentions: Option<Mentions>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Mentions {
+    #[serde(default)]
+    user_ids: Vec<String>,
 }
 
 /// The user's display name in the room (their member event's), which mentions may use.
@@ -60,13 +84,11 @@ fn room_display_name(store: &SqliteRoomStore, room_id: &str, user_id: &str) -> O
 /// Whether a message mentions the user, as the default push rules decide: with `m.mentions`,
 /// only if it lists the user (`.m.rule.is_user_mention`); without, if the body holds the
 /// user's localpart or display name as a whole word (the legacy rules).
-pub fn mentions(content: &Value, user_id: &str, display_name: Option<&str>) -> bool {
-    if let Some(mentions) = content.get("m.mentions") {
-        return mentions["user_ids"]
-            .as_array()
-            .is_some_and(|ids| ids.iter().any(|id| id == user_id));
+pub fn mentions(content: &MessageContent, user_id: &str, display_name: Option<&str>) -> bool {
+    if let Some(mentions) = &content.mentions {
+        return mentions.user_ids.iter().any(|id| id == user_id);
     }
-    let Some(body) = content["body"].as_str() else {
+    let Some(body) = content.body.as_deref() else {
         return false;
     };
     let localpart = user_id
@@ -98,11 +120,12 @@ fn contains_word(text: &str, word: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     const USER: &str = "@bob:ship";
 
     fn mentioned(content: Value, display_name: Option<&str>) -> bool {
+        let content: MessageContent = serde_json::from_value(content).unwrap_or_default();
         mentions(&content, USER, display_name)
     }
 

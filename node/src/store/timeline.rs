@@ -251,16 +251,16 @@ pub fn stream_pos_of(
         .optional()?)
 }
 
-/// The contents of the messages from others after the user's read receipt that are not
+/// The messages (as stored JSON) from others after the user's read receipt that are not
 /// redacted, oldest first, at most `cap` of them.
-pub fn unread_message_contents(
+pub fn unread_messages(
     connection: &Connection,
     room_id: &str,
     user_id: &str,
     cap: i64,
 ) -> Result<Vec<String>, StoreError> {
     let mut statement = connection.prepare_cached(
-        "SELECT json_extract(canonical_json, '$.content') FROM events
+        "SELECT canonical_json FROM events
          WHERE room_id = ?1 AND sender != ?2 AND state_key IS NULL
            AND rejected = 0 AND soft_failed = 0 AND redacted_by IS NULL
            AND event_type IN ('m.room.message', 'm.room.encrypted', 'm.sticker')
@@ -270,12 +270,10 @@ pub fn unread_message_contents(
                  AND r.receipt_type IN ('m.read', 'm.read.private')), 0)
          ORDER BY stream_pos LIMIT ?3",
     )?;
-    let contents = statement
-        .query_map(params![room_id, user_id, cap], |row| {
-            Ok(row.get::<_, Option<String>>(0)?.unwrap_or_default())
-        })?
+    let messages = statement
+        .query_map(params![room_id, user_id, cap], |row| row.get(0))?
         .collect::<Result<_, _>>()?;
-    Ok(contents)
+    Ok(messages)
 }
 
 pub const RECEIPTS_STREAM: &str = "receipts";

@@ -383,19 +383,25 @@ async fn send_content(
     assert_eq!(response.status, StatusCode::OK, "{}", response.body);
 }
 
-#[tokio::test]
-async fn unread_counts_highlight_mentions_and_skip_notices() {
-    let node = TestNode::new();
+/// alice's public room, which bob joined after naming himself `display_name`.
+async fn alice_and_bob_named(node: &TestNode, display_name: &str) -> (Session, Session, String) {
     let alice = node.register("alice").await;
     let bob = node.register("bob").await;
-    let room_id = create_room(&node, &alice, json!({"preset": "public_chat"})).await;
+    let room_id = create_room(node, &alice, json!({"preset": "public_chat"})).await;
     node.put(
         &format!("{V3}/profile/{}/displayname", bob.user_id),
         Some(&bob.token),
-        json!({"displayname": "Old Salt"}),
+        json!({ "displayname": display_name }),
     )
     .await;
-    assert_eq!(join(&node, &bob, &room_id).await.status, StatusCode::OK);
+    assert_eq!(join(node, &bob, &room_id).await.status, StatusCode::OK);
+    (alice, bob, room_id)
+}
+
+#[tokio::test]
+async fn unread_counts_highlight_mentions_and_skip_notices() {
+    let node = TestNode::new();
+    let (alice, bob, room_id) = alice_and_bob_named(&node, "Old Salt").await;
     let messages = [
         json!({"msgtype": "m.text", "body": "plain"}),
         json!({"msgtype": "m.text", "body": "Bob: the bridge"}),
@@ -420,5 +426,18 @@ async fn unread_counts_highlight_mentions_and_skip_notices() {
     assert_eq!(
         alices["rooms"]["join"][&room_id]["unread_notifications"],
         json!({"notification_count": 1, "highlight_count": 0})
+    );
+}
+
+#[tokio::test]
+async fn a_display_name_beyond_ascii_is_found_in_any_case() {
+    let node = TestNode::new();
+    let (alice, bob, room_id) = alice_and_bob_named(&node, "Jürgen").await;
+    send_text(&node, &alice, &room_id, "m1", "JÜRGEN, ahoy").await;
+    send_text(&node, &alice, &room_id, "m2", "jurgen is someone else").await;
+    let response = sync(&node, &bob, "").await;
+    assert_eq!(
+        response["rooms"]["join"][&room_id]["unread_notifications"],
+        json!({"notification_count": 2, "highlight_count": 1})
     );
 }
