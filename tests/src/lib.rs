@@ -46,6 +46,53 @@ pub fn flotilla_binary() -> &'static Path {
     })
 }
 
+/// `target/<name>`: where the end-to-end tests install the clients they drive.
+pub fn target_subdir(name: &str) -> PathBuf {
+    flotilla_binary()
+        .parent()
+        .and_then(Path::parent)
+        .expect("the binary lives in target/<profile>")
+        .join(name)
+}
+
+/// Runs `command` to completion; panics unless it succeeds.
+pub fn run_checked(command: &mut Command) {
+    let status = command
+        .status()
+        .unwrap_or_else(|error| panic!("{command:?}: {error}"));
+    assert!(status.success(), "{command:?} failed with {status}");
+}
+
+/// Whether the end-to-end tests with real clients should run: only with `FLOTILLA_E2E=1`, since
+/// they install packages from a registry on first use. Says so when they are skipped.
+pub fn e2e_requested(test: &str) -> bool {
+    let requested = std::env::var("FLOTILLA_E2E").as_deref() == Ok("1");
+    if !requested {
+        eprintln!("skipped: set FLOTILLA_E2E=1 to run the end-to-end test {test}");
+    }
+    requested
+}
+
+/// Starts a fresh node, runs `client` with the node's URL as its last argument, and asserts
+/// that the client exits with success and the node then shuts down cleanly. On failure the
+/// client's output and the node's log are shown.
+pub fn run_client_against_fresh_node(client: &mut Command) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let node = NodeProcess::start(&dir.path().join("node"));
+    let output = client
+        .arg(format!("http://{}", node.address))
+        .output()
+        .unwrap_or_else(|error| panic!("{client:?}: {error}"));
+    let report = format!(
+        "stdout:\n{}\nstderr:\n{}\nnode log:\n{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr),
+        node.log()
+    );
+    assert!(output.status.success(), "{report}");
+    assert!(node.stop_with("TERM", Duration::from_secs(20)).success());
+}
+
 /// A loopback address with a port nobody listens on right now.
 pub fn free_address() -> SocketAddr {
     TcpListener::bind("127.0.0.1:0")

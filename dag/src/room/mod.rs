@@ -22,7 +22,7 @@ use crate::canonical_json::{MAX_SAFE_INTEGER, Object};
 use crate::pdu::{MAX_PREV_EVENTS, PduError};
 use crate::signing::{Ed25519, ServerKey, SignatureError};
 use crate::state_res::ResolveError;
-use crate::{Pdu, RoomVersion, UnsupportedRoomVersion};
+use crate::{Pdu, RoomEvent, RoomVersion, UnsupportedRoomVersion};
 
 /// What became of a received event.
 #[derive(Debug, Clone, PartialEq)]
@@ -71,6 +71,23 @@ pub fn head_state(store: &impl RoomStore, room_id: &str) -> Result<State, Receiv
         .room(room_id)
         .ok_or_else(|| ReceiveError::UnknownRoom(room_id.to_owned()))?;
     Ok(room.current_state)
+}
+
+/// The state before a held event: the resolution of the states after its `prev_events`. The
+/// checks on receipt compute the same; clients are shown what a state event replaced in it.
+pub fn state_before(store: &impl RoomStore, pdu: &Pdu) -> Result<State, ReceiveError> {
+    let mut missing = Vec::new();
+    let mut parent_states = Vec::new();
+    for id in pdu.prev_events() {
+        match store.event(id) {
+            Some(parent) => parent_states.push(parent.state_after.clone()),
+            None => missing.push(id.to_owned()),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(ReceiveError::MissingEvents(missing));
+    }
+    resolve::resolve_states(store, pdu.version(), &parent_states)
 }
 
 /// The ID an incoming event has or will have once its room is known. Before its room is known

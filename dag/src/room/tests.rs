@@ -296,24 +296,31 @@ fn forged_and_altered_events() {
     );
 }
 
+/// Node 1's alice creates a room that node 2's bob joins; both nodes then hold every event.
+fn room_on_two_nodes(version: RoomVersion) -> (Node, Node, String) {
+    let mut a = Node::new(1);
+    let mut b = Node::new(2);
+    let alice = a.user("alice");
+    let room = a.create_room(version, &alice);
+    let bob = b.user("bob");
+    b.pull_from(&a);
+    b.state(
+        &room,
+        &bob,
+        "m.room.member",
+        &bob,
+        json!({"membership": "join"}),
+    )
+    .unwrap();
+    a.pull_from(&b);
+    (a, b, room)
+}
+
 #[test]
 fn partitioned_replicas_merge_conflicting_state() {
     for version in RoomVersion::ALL {
-        let mut a = Node::new(1);
-        let mut b = Node::new(2);
-        let alice = a.user("alice");
-        let room = a.create_room(version, &alice);
-        let bob = b.user("bob");
-        b.pull_from(&a);
-        b.state(
-            &room,
-            &bob,
-            "m.room.member",
-            &bob,
-            json!({"membership": "join"}),
-        )
-        .unwrap();
-        a.pull_from(&b);
+        let (mut a, mut b, room) = room_on_two_nodes(version);
+        let (alice, bob) = (a.user("alice"), b.user("bob"));
         let mut power = state_value(&a, &room, "m.room.power_levels", "")
             .unwrap()
             .pdu
@@ -382,21 +389,8 @@ fn sync_head_states(node: &Node, room: &str) -> Vec<State> {
 
 #[test]
 fn events_from_an_older_state_are_soft_failed() {
-    let mut a = Node::new(1);
-    let mut b = Node::new(2);
-    let alice = a.user("alice");
-    let room = a.create_room(RoomVersion::V12, &alice);
-    let bob = b.user("bob");
-    b.pull_from(&a);
-    b.state(
-        &room,
-        &bob,
-        "m.room.member",
-        &bob,
-        json!({"membership": "join"}),
-    )
-    .unwrap();
-    a.pull_from(&b);
+    let (mut a, mut b, room) = room_on_two_nodes(RoomVersion::V12);
+    let (alice, bob) = (a.user("alice"), b.user("bob"));
     a.state(
         &room,
         &alice,
@@ -447,4 +441,59 @@ fn rejected_events_change_nothing() {
     assert_eq!(a.room(&room), before);
     new.sender = alice;
     assert!(build_event(&a.store, "!unknown", &new, 5, &a.key).is_err());
+}
+
+#[test]
+fn the_state_before_an_event_resolves_the_states_after_its_parents() {
+    for version in RoomVersion::ALL {
+        let (mut a, mut b, room) = room_on_two_nodes(version);
+        let (alice, bob) = (a.user("alice"), b.user("bob"));
+        let topic_key = ("m.room.topic".to_owned(), String::new());
+        let first = a
+            .state(&room, &alice, "m.room.topic", "", json!({"topic": "first"}))
+            .unwrap();
+        assert_eq!(
+            state_before(&a.store, &first).unwrap().get(&topic_key),
+            None
+        );
+
+        // Partition: a changes the topic again while bob talks on b; then a merges both.
+        let second = a
+            .state(
+                &room,
+                &alice,
+                "m.room.topic",
+                "",
+                json!({"topic": "second"}),
+            )
+            .unwrap();
+        b.message(&room, &bob, "meanwhile").unwrap();
+        a.pull_from(&b);
+        let merging = a
+            .state(
+                &room,
+                &alice,
+                "m.room.topic",
+                "",
+                json!({"topic": "merged"}),
+            )
+            .unwrap();
+        assert_eq!(merging.prev_events().len(), 2, "{version}");
+        let before = state_before(&a.store, &merging).unwrap();
+        assert_eq!(
+            before.get(&topic_key).map(String::as_str),
+            Some(second.event_id())
+        );
+
+        let unknown_parent = b.message(&room, &bob, "not on a").unwrap();
+        let child = {
+            b.pull_from(&a);
+            b.message(&room, &bob, "after").unwrap()
+        };
+        assert!(a.store.event(unknown_parent.event_id()).is_none());
+        assert!(matches!(
+            state_before(&a.store, &child),
+            Err(ReceiveError::MissingEvents(_))
+        ));
+    }
 }

@@ -116,6 +116,24 @@ impl MatrixError {
         )
     }
 
+    /// An alias that is taken: 409 when adding it to the directory, 400 from `createRoom`.
+    pub fn room_in_use(status: StatusCode, alias: &str) -> Self {
+        Self::new(
+            status,
+            "M_ROOM_IN_USE",
+            format!("Room alias {alias} already exists"),
+        )
+    }
+
+    /// A canonical alias that does not name the room.
+    pub fn bad_alias(alias: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "M_BAD_ALIAS",
+            format!("Room alias {alias} does not point to this room"),
+        )
+    }
+
     pub fn invalid_username(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "M_INVALID_USERNAME", message)
     }

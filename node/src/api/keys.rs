@@ -1,11 +1,12 @@
 //! End-to-end encryption keys of local devices: upload, query and one-time key claims.
 //! Keys of users on other nodes come with the mesh (#4); until then they are reported
-//! under `failures`.
+//! under `failures`. Server-side key backup is not offered: `GET /room_keys/version` says
+//! there is no backup, the answer clients expect from a server without one.
 
 use std::collections::BTreeMap;
 
 use axum::extract::State;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -20,6 +21,11 @@ pub fn routes() -> Router<AppState> {
         .route("/keys/upload", post(upload))
         .route("/keys/query", post(query))
         .route("/keys/claim", post(claim))
+        .route("/room_keys/version", get(no_key_backup))
+}
+
+async fn no_key_backup(_auth: Auth) -> MatrixError {
+    MatrixError::not_found("No current backup version")
 }
 
 /// Clients rely on the count of this algorithm being present even when it is zero.

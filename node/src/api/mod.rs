@@ -4,12 +4,14 @@
 
 mod account_data;
 mod devices;
+mod directory;
 mod discovery;
 mod ephemeral;
 pub mod error;
 pub mod extract;
 mod filter;
 mod keys;
+mod presence;
 mod profile;
 mod push_rules;
 pub mod ratelimit;
@@ -38,8 +40,10 @@ pub fn router(state: AppState) -> Router {
         .merge(register::routes())
         .merge(session::routes())
         .merge(account_data::routes())
+        .merge(presence::routes())
         .merge(profile::routes())
         .merge(devices::routes())
+        .merge(directory::routes())
         .merge(keys::routes())
         .merge(to_device::routes())
         .merge(filter::routes())

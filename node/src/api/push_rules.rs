@@ -115,7 +115,7 @@ pub fn default_ruleset(user_id: &str) -> Value {
             json!([])
         ),
         rule(
-            ".m.rule.server_acl",
+            ".m.rule.room.server_acl",
             json!([
                 event_match("type", "m.room.server_acl"),
                 event_match("state_key", "")

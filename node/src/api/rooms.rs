@@ -125,9 +125,10 @@ async fn join(
     MatrixPath(room_id): MatrixPath<String>,
     JsonBody(body): JsonBody<ReasonBody>,
 ) -> ApiResult<Json<Value>> {
-    if room_id.starts_with('#') {
-        return Err(MatrixError::not_found("Room alias not found"));
-    }
+    let room_id = match room_id.starts_with('#') {
+        true => state.rooms.resolve_alias(room_id).await?,
+        false => room_id,
+    };
     let content = profile_of(&state, &auth.user_id)
         .await?
         .member_content("join");
@@ -301,6 +302,13 @@ async fn send_state(
     content: Map<String, Value>,
 ) -> ApiResult<Json<Value>> {
     check_room_id(&room_id)?;
+    if event_type == "m.room.canonical_alias" {
+        let content = Value::Object(content.clone());
+        state
+            .rooms
+            .check_canonical_alias(room_id.clone(), content)
+            .await?;
+    }
     let new = NewEvent {
         event_type,
         state_key: Some(state_key),

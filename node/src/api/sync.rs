@@ -1,7 +1,8 @@
 //! `/sync`: initial and incremental, long-polling up to `timeout` ms for something to report.
-//! An initial sync (no `since`) answers at once.
+//! An initial sync (no `since`) answers at once. Syncing marks the user online, or with
+//! `set_presence` unavailable; `set_presence=offline` leaves their presence as it is.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::routing::get;
@@ -11,7 +12,9 @@ use serde_json::Value;
 
 use super::error::{ApiResult, MatrixError};
 use super::extract::{Auth, MatrixQuery};
+use super::presence::parse_presence;
 use super::state::AppState;
+use crate::rooms::presence::PresenceState;
 use crate::rooms::sync::{SyncFilter, SyncRequest, SyncToken};
 use crate::store::client_data;
 
@@ -29,6 +32,7 @@ struct SyncQuery {
     #[serde(default)]
     full_state: bool,
     filter: Option<String>,
+    set_presence: Option<String>,
 }
 
 async fn sync(
@@ -38,6 +42,18 @@ async fn sync(
 ) -> ApiResult<Json<Value>> {
     let since = query.since.as_deref().map(SyncToken::parse).transpose()?;
     let filter = load_filter(&state, &auth.user_id, query.filter).await?;
+    let presence = match query.set_presence.as_deref() {
+        None => PresenceState::Online,
+        Some(text) => parse_presence(text)?,
+    };
+    if presence != PresenceState::Offline
+        && state
+            .rooms
+            .presence
+            .set(&auth.user_id, presence, None, Instant::now())
+    {
+        state.rooms.notify_changed();
+    }
     let timeout = Duration::from_millis(query.timeout.unwrap_or(0)).min(MAX_SYNC_TIMEOUT);
     let deadline = tokio::time::Instant::now() + timeout;
     let mut changes = state.rooms.watch_changes();

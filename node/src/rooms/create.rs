@@ -1,6 +1,7 @@
 //! `createRoom`: the create event, then the events Synapse sends for the request, in its
-//! order: the creator's join, power levels, the preset's join rules, history visibility and
-//! guest access (unless `initial_state` sets them), `initial_state`, name, topic, invites.
+//! order: the creator's join, power levels, the canonical alias (with `room_alias_name`), the
+//! preset's join rules, history visibility and guest access (unless `initial_state` sets them),
+//! `initial_state`, name, topic, invites.
 
 use std::sync::Arc;
 
@@ -10,9 +11,11 @@ use dag::room::{self, NewEvent, Received};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use super::aliases::{alias_for_name, check_alias_free};
 use super::{EventOrigin, RoomService, send_error};
 use crate::api::MatrixError;
 use crate::credentials::new_room_localpart;
+use crate::store::aliases::insert_alias;
 use crate::store::now_ms;
 
 #[derive(Debug, Default, Deserialize)]
@@ -22,6 +25,8 @@ pub struct CreateRoomRequest {
     pub visibility: Option<String>,
     pub name: Option<String>,
     pub topic: Option<String>,
+    /// The localpart of an alias on this server for the room.
+    pub room_alias_name: Option<String>,
     #[serde(default)]
     pub invite: Vec<String>,
     #[serde(default)]
@@ -108,7 +113,19 @@ impl RoomService {
             dag::ids::validate_user_id(user_id)
                 .map_err(|_| MatrixError::invalid_param(format!("Invalid user ID {user_id:?}")))?;
         }
-        let events = initial_events(&creator, &profile, &request, preset, version);
+        let alias = request
+            .room_alias_name
+            .as_deref()
+            .map(|name| alias_for_name(name, self.server_name()))
+            .transpose()?;
+        let events = initial_events(
+            &creator,
+            &profile,
+            &request,
+            preset,
+            version,
+            alias.as_deref(),
+        );
         let create_content = request.creation_content.clone().unwrap_or_default();
         let pre_v12_room_id = match version.room_id_is_create_hash() {
             true => None,
@@ -120,6 +137,11 @@ impl RoomService {
         };
         let key = Arc::clone(self.key());
         self.with_room_store(EventOrigin::Local, move |store| {
+            // Checked on the database thread, which runs one job at a time: nobody can take
+            // the alias between this check and the insert below.
+            if let Some(alias) = &alias {
+                check_alias_free(store, alias, axum::http::StatusCode::BAD_REQUEST)?;
+            }
             let ts = || u64::try_from(now_ms()).unwrap_or(0);
             let create = room::build_create_event(
                 version,
@@ -137,6 +159,9 @@ impl RoomService {
             };
             for new in events {
                 room::send(store, &room_id, &new, ts(), &key).map_err(send_error)?;
+            }
+            if let Some(alias) = &alias {
+                insert_alias(store.connection(), alias, &room_id, &creator, now_ms())?;
             }
             Ok(room_id)
         })
@@ -157,6 +182,7 @@ fn initial_events(
     request: &CreateRoomRequest,
     preset: Preset,
     version: RoomVersion,
+    alias: Option<&str>,
 ) -> Vec<NewEvent> {
     let state = |event_type: &str, state_key: &str, content: Value| NewEvent {
         event_type: event_type.to_owned(),
@@ -172,6 +198,9 @@ fn initial_events(
             power_levels(creator, request, preset, version),
         ),
     ];
+    if let Some(alias) = alias {
+        events.push(state("m.room.canonical_alias", "", json!({"alias": alias})));
+    }
     let overridden = |event_type: &str| {
         request
             .initial_state

@@ -21,9 +21,14 @@
 //! `crate::mesh` implements `transport::mesh::RoomsAccess` for `RoomService` on top of
 //! [`RoomService::in_one_transaction`] and forwards the `Local` notices to the protocol.
 
+pub mod aliases;
 pub mod client_event;
 pub mod create;
+pub mod device_lists;
+pub mod members;
+pub mod notifications;
 pub mod power;
+pub mod presence;
 pub mod sync;
 pub mod timeline;
 pub mod typing;
@@ -83,6 +88,7 @@ pub struct RoomService {
     /// which ends the batcher and releases its store handle.
     sends: mpsc::Sender<send::SendJob>,
     pub typing: Arc<typing::Typing>,
+    pub presence: Arc<presence::Presence>,
 }
 
 impl RoomService {
@@ -102,6 +108,7 @@ impl RoomService {
             shared,
             sends,
             typing: Arc::default(),
+            presence: Arc::default(),
         }
     }
 

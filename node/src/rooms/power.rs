@@ -1,5 +1,6 @@
 //! Power levels as the room service reads them for decisions outside the authorization rules:
-//! whether a redaction takes effect, and what a client may be offered.
+//! whether a redaction takes effect, who may remove a room alias, and what a client may be
+//! offered.
 
 use dag::{Pdu, RoomEvent, RoomVersion};
 use serde_json::Value;
@@ -63,4 +64,20 @@ pub fn may_redact(
 ) -> bool {
     user_power(version, create, power_levels, sender)
         >= Power::Level(required_level(power_levels, "redact", 50))
+}
+
+/// Whether `sender` has the power to send the state event `event_type`.
+pub fn may_send_state(
+    version: RoomVersion,
+    create: Option<&Pdu>,
+    power_levels: Option<&Value>,
+    sender: &str,
+    event_type: &str,
+) -> bool {
+    let required = power_levels
+        .and_then(|content| content.get("events"))
+        .and_then(|events| events.get(event_type))
+        .and_then(Value::as_i64)
+        .unwrap_or_else(|| required_level(power_levels, "state_default", 50));
+    user_power(version, create, power_levels, sender) >= Power::Level(required)
 }

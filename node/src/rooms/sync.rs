@@ -1,26 +1,31 @@
 //! `/sync`: everything that changed for a device between two positions of the node's streams.
-//! A token is `s{events}_{account_data}_{to_device}_{receipts}_{typing}`; an absent token is an
-//! initial sync. The response is computed in one database job, so it is consistent.
+//! A token is `s{events}_{account_data}_{to_device}_{receipts}_{typing}_{device_lists}_{presence}`
+//! (tokens of five parts, from before device lists and presence, are still read); an absent
+//! token is an initial sync. The database part of the response is computed in one job, so it
+//! is consistent.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::client_event::{Viewer, client_event, client_events, stripped_event};
+use super::client_event::{ClientEvents, Viewer, client_event, client_events, stripped_event};
+use super::device_lists::{DeviceListUpdates, device_list_updates};
+use super::members::{current_member_events, is_member_event, room_summary, senders};
+use super::notifications::{UnreadCounts, unread_counts};
 use super::timeline::{EventFilter, stream_token};
 use super::visibility::may_see;
 use super::{EventOrigin, RoomService};
 use crate::api::MatrixError;
 use crate::store::client_data::{ACCOUNT_DATA_STREAM, account_data_since};
 use crate::store::e2ee::{
-    delete_to_device_messages, one_time_key_counts, to_device_messages,
+    DEVICE_KEYS_STREAM, delete_to_device_messages, one_time_key_counts, to_device_messages,
     unused_fallback_key_algorithms,
 };
 use crate::store::rooms::{EVENTS_STREAM, SqliteRoomStore};
 use crate::store::timeline::{
-    self, Direction, EventRow, Membership, RECEIPTS_STREAM, receipts_since, unread_count,
+    self, Direction, EventRow, Membership, RECEIPTS_STREAM, receipts_since, users_sharing_rooms,
 };
 use crate::store::{StoreError, current_stream_position, now_ms};
 
@@ -29,8 +34,6 @@ pub const DEFAULT_TIMELINE_LIMIT: usize = 10;
 pub const MAX_TIMELINE_LIMIT: usize = 500;
 /// To-device messages per response; the rest come with the next sync.
 const TO_DEVICE_BATCH: usize = 100;
-/// Unread counts stop at this many.
-const UNREAD_CAP: i64 = 999;
 /// Stripped state an invitee sees of the room.
 const INVITE_STATE_TYPES: &[&str] = &[
     "m.room.create",
@@ -50,17 +53,32 @@ pub struct SyncToken {
     pub to_device: i64,
     pub receipts: i64,
     pub typing: u64,
+    pub device_lists: i64,
+    pub presence: u64,
 }
 
 impl SyncToken {
     pub fn parse(text: &str) -> Result<SyncToken, MatrixError> {
         let invalid = || MatrixError::invalid_param(format!("Invalid sync token {text:?}"));
-        let parts: Vec<&str> = text
+        let mut parts: Vec<&str> = text
             .strip_prefix('s')
             .ok_or_else(invalid)?
             .split('_')
             .collect();
-        let [events, account_data, to_device, receipts, typing] = parts[..] else {
+        if parts.len() == 5 {
+            // A token from before device lists and presence: nothing of them seen yet.
+            parts.extend(["0", "0"]);
+        }
+        let [
+            events,
+            account_data,
+            to_device,
+            receipts,
+            typing,
+            device_lists,
+            presence,
+        ] = parts[..]
+        else {
             return Err(invalid());
         };
         let number = |part: &str| {
@@ -75,6 +93,8 @@ impl SyncToken {
             to_device: number(to_device)?,
             receipts: number(receipts)?,
             typing: typing.parse().map_err(|_| invalid())?,
+            device_lists: number(device_lists)?,
+            presence: presence.parse().map_err(|_| invalid())?,
         })
     }
 }
@@ -83,8 +103,14 @@ impl std::fmt::Display for SyncToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "s{}_{}_{}_{}_{}",
-            self.events, self.account_data, self.to_device, self.receipts, self.typing
+            "s{}_{}_{}_{}_{}_{}_{}",
+            self.events,
+            self.account_data,
+            self.to_device,
+            self.receipts,
+            self.typing,
+            self.device_lists,
+            self.presence
         )
     }
 }
@@ -100,6 +126,8 @@ pub struct SyncFilter {
 pub struct RoomFilter {
     #[serde(default)]
     pub timeline: EventFilter,
+    #[serde(default)]
+    pub state: EventFilter,
     /// Include rooms the user left in an initial sync.
     #[serde(default)]
     pub include_leave: bool,
@@ -129,7 +157,17 @@ impl RoomService {
             })
             .await??;
         self.add_typing(&mut response);
+        self.add_presence(&mut response);
         Ok(response.into_response())
+    }
+
+    /// The presence of the users sharing a room with the user (and their own) that changed.
+    fn add_presence(&self, response: &mut Computed) {
+        let (serial, events) =
+            self.presence
+                .changes_since(&response.sharing, response.since_presence, Instant::now());
+        response.next.presence = serial;
+        response.presence = events;
     }
 
     fn add_typing(&self, response: &mut Computed) {
@@ -157,7 +195,8 @@ struct JoinedRoom {
     state: Vec<Value>,
     ephemeral: Vec<Value>,
     account_data: Vec<Value>,
-    unread: i64,
+    summary: Value,
+    unread: UnreadCounts,
     /// Whether the room has news of its own (not only typing or unread counts).
     changed: bool,
 }
@@ -165,6 +204,11 @@ struct JoinedRoom {
 struct Computed {
     next: SyncToken,
     since_typing: u64,
+    since_presence: u64,
+    /// The user and everyone joined to a room with them: whose presence they see.
+    sharing: BTreeSet<String>,
+    presence: Vec<Value>,
+    device_lists: DeviceListUpdates,
     is_initial: bool,
     joined: BTreeMap<String, JoinedRoom>,
     invited: Map<String, Value>,
@@ -180,7 +224,9 @@ impl Computed {
         let mut is_empty = self.invited.is_empty()
             && self.left.is_empty()
             && self.account_data.is_empty()
-            && self.to_device.is_empty();
+            && self.to_device.is_empty()
+            && self.presence.is_empty()
+            && self.device_lists == DeviceListUpdates::default();
         let mut join = Map::new();
         for (room_id, room) in self.joined {
             if !(self.is_initial || room.changed || !room.ephemeral.is_empty()) {
@@ -196,11 +242,12 @@ impl Computed {
                         "prev_batch": stream_token(room.prev_batch),
                     },
                     "state": {"events": room.state},
+                    "summary": room.summary,
                     "ephemeral": {"events": room.ephemeral},
                     "account_data": {"events": room.account_data},
                     "unread_notifications": {
-                        "notification_count": room.unread,
-                        "highlight_count": 0,
+                        "notification_count": room.unread.notifications,
+                        "highlight_count": room.unread.highlights,
                     },
                 }),
             );
@@ -210,8 +257,11 @@ impl Computed {
             "rooms": {"join": join, "invite": self.invited, "leave": self.left, "knock": {}},
             "account_data": {"events": self.account_data},
             "to_device": {"events": self.to_device},
-            "presence": {"events": []},
-            "device_lists": {"changed": [], "left": []},
+            "presence": {"events": self.presence},
+            "device_lists": {
+                "changed": self.device_lists.changed,
+                "left": self.device_lists.left,
+            },
             "device_one_time_keys_count": self.one_time_keys,
             "device_unused_fallback_key_types": self.fallback_types,
         });
@@ -242,10 +292,26 @@ fn compute(
         to_device: since.to_device,
         receipts: current_stream_position(connection, RECEIPTS_STREAM)?,
         typing: typing_serial,
+        device_lists: current_stream_position(connection, DEVICE_KEYS_STREAM)?,
+        presence: since.presence,
+    };
+    let sharing = users_sharing_rooms(connection, &request.user_id)?;
+    let device_lists = match is_initial {
+        true => DeviceListUpdates::default(),
+        false => device_list_updates(
+            connection,
+            &request.user_id,
+            (since.events, since.device_lists),
+            &sharing,
+        )?,
     };
     let mut computed = Computed {
         next,
         since_typing: if is_initial { 0 } else { since.typing },
+        since_presence: if is_initial { 0 } else { since.presence },
+        sharing,
+        presence: Vec::new(),
+        device_lists,
         is_initial,
         joined: BTreeMap::new(),
         invited: Map::new(),
@@ -406,35 +472,47 @@ fn joined_room(
     };
     let (rows, limited, prev_batch) =
         recent_timeline(store, request, room_id, (after, upto), limit, true)?;
-    let now = now_ms();
-    let timeline_ids: Vec<Value> = rows
-        .iter()
-        .filter_map(|row| client_event(row, viewer, now))
-        .collect();
+    let formatter = ClientEvents::new(store, viewer, now_ms());
+    let timeline_ids = formatter.events(&rows);
     let in_timeline = |event: &Value| {
         timeline_ids
             .iter()
             .any(|t| t["event_id"] == event["event_id"])
     };
     let full = is_initial || joined_since || request.full_state;
-    let state = if full || limited {
+    let (summary, heroes) = room_summary(store, room_id, &request.user_id)?;
+    let state_filter = &request.filter.room.state;
+    let mut state = Vec::new();
+    if full || limited {
         let current = timeline::current_state_events(store.connection(), room_id)?;
-        client_events(&current, viewer, now)
+        state = formatter
+            .events(&current)
             .into_iter()
             .zip(current.iter().map(|row| row.stream_pos))
-            .filter(|(event, position)| (full || *position > since.events) && !in_timeline(event))
+            .filter(|(event, position)| {
+                (full || *position > since.events)
+                    && !(state_filter.lazy_load_members && is_member_event(event))
+            })
             .map(|(event, _)| event)
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let unread = unread_count(store.connection(), room_id, &request.user_id, UNREAD_CAP)?;
+            .collect();
+    }
+    if state_filter.lazy_load_members {
+        let mut wanted = senders(&timeline_ids);
+        if full {
+            wanted.insert(request.user_id.clone());
+            wanted.extend(heroes);
+        }
+        state.extend(current_member_events(store, &formatter, room_id, &wanted)?);
+    }
+    state.retain(|event| !in_timeline(event) && state_filter.allows(event));
+    let unread = unread_counts(store, room_id, &request.user_id)?;
     Ok(JoinedRoom {
         changed: !timeline_ids.is_empty() || !state.is_empty(),
         timeline: timeline_ids,
         limited,
         prev_batch,
         state,
+        summary,
         unread,
         ..JoinedRoom::default()
     })
@@ -485,10 +563,9 @@ fn left_room(
         limit,
         false,
     )?;
-    let now = now_ms();
     Ok(json!({
         "timeline": {
-            "events": client_events(&rows, viewer, now),
+            "events": ClientEvents::new(store, viewer, now_ms()).events(&rows),
             "limited": limited,
             "prev_batch": stream_token(prev_batch),
         },
@@ -565,9 +642,23 @@ mod tests {
             to_device: 9,
             receipts: 1,
             typing: 3,
+            device_lists: 4,
+            presence: 6,
         };
         assert_eq!(SyncToken::parse(&token.to_string()).unwrap(), token);
-        for bad in ["", "s1", "t1_2_3_4_5", "s1_2_3_4_x", "s-1_0_0_0_0"] {
+        let before_presence = SyncToken::parse("s5_2_9_1_3").unwrap();
+        assert_eq!(
+            (before_presence.device_lists, before_presence.presence),
+            (0, 0)
+        );
+        for bad in [
+            "",
+            "s1",
+            "t1_2_3_4_5",
+            "s1_2_3_4_x",
+            "s-1_0_0_0_0",
+            "s1_2_3_4_5_6",
+        ] {
             assert!(SyncToken::parse(bad).is_err(), "{bad}");
         }
     }

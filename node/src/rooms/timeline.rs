@@ -5,7 +5,8 @@ use dag::room::RoomStore;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::client_event::{Viewer, client_event, client_events};
+use super::client_event::{ClientEvents, Viewer};
+use super::members::{current_member_events, is_member_event, senders};
 use super::visibility::may_see;
 use super::{EventOrigin, RoomService};
 use crate::api::MatrixError;
@@ -28,6 +29,9 @@ pub struct EventFilter {
     pub senders: Option<Vec<String>>,
     #[serde(default)]
     pub not_senders: Vec<String>,
+    /// Send only the member events of the events' senders (and for /sync, the user's own).
+    #[serde(default)]
+    pub lazy_load_members: bool,
 }
 
 impl EventFilter {
@@ -87,11 +91,16 @@ impl Reader {
             device_id: &self.device_id,
         }
     }
+
+    /// Formats events for this reader as of now.
+    fn client_events<'a, 's>(&'a self, store: &'a SqliteRoomStore<'s>) -> ClientEvents<'a, 's> {
+        ClientEvents::new(store, self.viewer(), now_ms())
+    }
 }
 
 /// The reader's standing in a room: unknown room → 404; never a member of a room that is not
 /// world-readable → 403.
-fn reader_membership(
+pub(super) fn reader_membership(
     store: &SqliteRoomStore,
     room_id: &str,
     user_id: &str,
@@ -106,7 +115,7 @@ fn reader_membership(
     Ok(membership)
 }
 
-fn world_readable(store: &SqliteRoomStore, state: &dag::room::State) -> bool {
+pub(super) fn world_readable(store: &SqliteRoomStore, state: &dag::room::State) -> bool {
     state
         .get(&("m.room.history_visibility".to_owned(), String::new()))
         .and_then(|id| store.event(id))
@@ -115,7 +124,7 @@ fn world_readable(store: &SqliteRoomStore, state: &dag::room::State) -> bool {
         })
 }
 
-fn is_joined(membership: &Option<Membership>) -> bool {
+pub(super) fn is_joined(membership: &Option<Membership>) -> bool {
     membership.as_ref().is_some_and(|m| m.membership == "join")
 }
 
@@ -163,7 +172,7 @@ fn page(
     limit: usize,
     filter: &EventFilter,
 ) -> Result<Page, StoreError> {
-    let now = now_ms();
+    let formatter = reader.client_events(store);
     let mut events = Vec::new();
     let mut scanned = 0;
     while events.len() < limit && lower < upper {
@@ -193,7 +202,7 @@ fn page(
             if !may_see(store, row, &reader.user_id, joined) {
                 continue;
             }
-            if let Some(event) = client_event(row, reader.viewer(), now)
+            if let Some(event) = formatter.event(row)
                 && filter.allows(&event)
             {
                 events.push(event);
@@ -253,6 +262,10 @@ impl RoomService {
             if let Some(next) = page.next {
                 response["end"] = json!(stream_token(next));
             }
+            if request.filter.lazy_load_members {
+                let members = senders_members(store, &reader, &room_id, &membership, &page.events)?;
+                response["state"] = json!(members);
+            }
             Ok(response)
         })
         .await?
@@ -310,14 +323,14 @@ impl RoomService {
                 )?,
             };
             let state = readable_state(store, &room_id, &membership)?;
-            let now = now_ms();
+            let formatter = reader.client_events(store);
             Ok(json!({
-                "event": client_event(&row, reader.viewer(), now),
+                "event": formatter.event(&row),
                 "events_before": before.events,
                 "events_after": after.events,
                 "start": stream_token(before.next.unwrap_or(0)),
                 "end": stream_token(after.next.unwrap_or(head)),
-                "state": client_events(&state, reader.viewer(), now),
+                "state": formatter.events(&state),
             }))
         })
         .await?
@@ -333,7 +346,9 @@ impl RoomService {
         self.with_room_store(EventOrigin::Local, move |store| {
             let membership = reader_membership(store, &room_id, &reader.user_id)?;
             let row = visible_event(store, &reader, &room_id, &event_id, is_joined(&membership))?;
-            client_event(&row, reader.viewer(), now_ms())
+            reader
+                .client_events(store)
+                .event(&row)
                 .ok_or_else(|| MatrixError::internal(format!("unreadable stored event {event_id}")))
         })
         .await?
@@ -344,7 +359,7 @@ impl RoomService {
         self.with_room_store(EventOrigin::Local, move |store| {
             let membership = reader_membership(store, &room_id, &reader.user_id)?;
             let rows = readable_state(store, &room_id, &membership)?;
-            Ok(client_events(&rows, reader.viewer(), now_ms()))
+            Ok(reader.client_events(store).events(&rows))
         })
         .await?
     }
@@ -392,6 +407,33 @@ impl RoomService {
             .call(move |connection| timeline::membership(connection, &room_id, &user_id))
             .await?)
     }
+}
+
+/// The member events, in the state the reader may see, of the senders of `events`: what a
+/// client that lazy-loads members needs to show them.
+fn senders_members(
+    store: &SqliteRoomStore,
+    reader: &Reader,
+    room_id: &str,
+    membership: &Option<Membership>,
+    events: &[Value],
+) -> Result<Vec<Value>, MatrixError> {
+    let wanted = senders(events);
+    let formatter = reader.client_events(store);
+    if is_joined(membership) {
+        return Ok(current_member_events(store, &formatter, room_id, &wanted)?);
+    }
+    let state = readable_state(store, room_id, membership)?;
+    Ok(formatter
+        .events(&state)
+        .into_iter()
+        .filter(|event| {
+            is_member_event(event)
+                && event["state_key"]
+                    .as_str()
+                    .is_some_and(|u| wanted.contains(u))
+        })
+        .collect())
 }
 
 fn visible_event(

@@ -3,6 +3,7 @@
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::{Digest, Sha256};
 
+use super::e2ee::record_device_list_change;
 use super::{StoreError, now_ms};
 
 #[derive(Debug, Clone)]
@@ -193,12 +194,19 @@ pub fn delete_device(
         "DELETE FROM devices WHERE user_id = ?1 AND device_id = ?2",
         [user_id, device_id],
     )?;
+    if deleted == 1 {
+        record_device_list_change(connection, user_id)?;
+    }
     Ok(deleted == 1)
 }
 
 /// Deletes every device of the user, which logs out every session.
 pub fn delete_all_devices(connection: &Connection, user_id: &str) -> Result<usize, StoreError> {
-    Ok(connection.execute("DELETE FROM devices WHERE user_id = ?1", [user_id])?)
+    let deleted = connection.execute("DELETE FROM devices WHERE user_id = ?1", [user_id])?;
+    if deleted > 0 {
+        record_device_list_change(connection, user_id)?;
+    }
+    Ok(deleted)
 }
 
 /// Logs a device in: creates or reuses the device and records a new access token for it.

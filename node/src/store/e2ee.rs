@@ -16,7 +16,7 @@ pub fn put_device_keys(
     device_id: &str,
     keys_json: &str,
 ) -> Result<(), StoreError> {
-    let position = next_stream_position(connection, DEVICE_KEYS_STREAM)?;
+    let position = record_device_list_change(connection, user_id)?;
     connection.execute(
         "INSERT INTO device_keys (user_id, device_id, keys_json, stream_pos)
          VALUES (?1, ?2, ?3, ?4)
@@ -25,6 +25,35 @@ pub fn put_device_keys(
         params![user_id, device_id, keys_json, position],
     )?;
     Ok(())
+}
+
+/// Notes that the user's device list changed; returns its position in the device keys stream.
+pub fn record_device_list_change(
+    connection: &Connection,
+    user_id: &str,
+) -> Result<i64, StoreError> {
+    let position = next_stream_position(connection, DEVICE_KEYS_STREAM)?;
+    connection
+        .prepare_cached(
+            "INSERT INTO device_list_changes (user_id, stream_pos) VALUES (?1, ?2)
+             ON CONFLICT (user_id) DO UPDATE SET stream_pos = excluded.stream_pos",
+        )?
+        .execute(params![user_id, position])?;
+    Ok(position)
+}
+
+/// Users whose device list changed after `since` in the device keys stream.
+pub fn device_lists_changed_since(
+    connection: &Connection,
+    since: i64,
+) -> Result<Vec<String>, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT user_id FROM device_list_changes WHERE stream_pos > ?1 ORDER BY user_id",
+    )?;
+    let users = statement
+        .query_map([since], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(users)
 }
 
 /// A device's published keys with its display name, as `/keys/query` reports them.

@@ -11,6 +11,8 @@ use super::StoreError;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_room_service.sql"),
+    include_str!("migrations/0003_room_aliases.sql"),
+    include_str!("migrations/0004_device_list_changes.sql"),
 ];
 
 /// The schema version this build writes.
@@ -95,6 +97,8 @@ mod tests {
             "state_group_deltas",
             "current_state",
             "room_memberships",
+            "room_aliases",
+            "device_list_changes",
         ] {
             assert!(tables.iter().any(|name| name == table), "missing {table}");
         }

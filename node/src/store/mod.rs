@@ -10,6 +10,7 @@
 //! `flotilla user add`.
 
 pub mod accounts;
+pub mod aliases;
 mod cache;
 pub mod client_data;
 pub mod e2ee;

@@ -1,6 +1,8 @@
 //! Reads of stored room events for clients: by stream position, by ID, the current state and
 //! memberships. Rejected and soft-failed events are never shown to clients.
 
+use std::collections::BTreeSet;
+
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::StoreError;
@@ -177,6 +179,50 @@ pub fn membership(
         .optional()?)
 }
 
+/// The user and everyone joined to a room the user is joined to.
+pub fn users_sharing_rooms(
+    connection: &Connection,
+    user_id: &str,
+) -> Result<BTreeSet<String>, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT DISTINCT other.user_id FROM room_memberships mine
+         JOIN room_memberships other ON other.room_id = mine.room_id
+         WHERE mine.user_id = ?1 AND mine.membership = 'join' AND other.membership = 'join'",
+    )?;
+    let mut users: BTreeSet<String> = statement
+        .query_map([user_id], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    users.insert(user_id.to_owned());
+    Ok(users)
+}
+
+/// Current memberships that changed after `since`, in the rooms where the user has one.
+pub fn membership_changes_since(
+    connection: &Connection,
+    user_id: &str,
+    since: i64,
+) -> Result<Vec<(String, Membership)>, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT m.user_id, m.room_id, m.membership, m.event_id, m.stream_pos
+         FROM room_memberships m
+         WHERE m.stream_pos > ?2
+           AND m.room_id IN (SELECT room_id FROM room_memberships WHERE user_id = ?1)
+         ORDER BY m.stream_pos",
+    )?;
+    let changes = statement
+        .query_map(params![user_id, since], |row| {
+            let membership = Membership {
+                room_id: row.get(1)?,
+                membership: row.get(2)?,
+                event_id: row.get(3)?,
+                stream_pos: row.get(4)?,
+            };
+            Ok((row.get(0)?, membership))
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(changes)
+}
+
 /// Users whose current membership of the room is `membership`.
 pub fn members_with(
     connection: &Connection,
@@ -205,26 +251,29 @@ pub fn stream_pos_of(
         .optional()?)
 }
 
-/// Messages from others after the user's read receipt, counted up to `cap`.
-pub fn unread_count(
+/// The messages (as stored JSON) from others after the user's read receipt that are not
+/// redacted, oldest first, at most `cap` of them.
+pub fn unread_messages(
     connection: &Connection,
     room_id: &str,
     user_id: &str,
     cap: i64,
-) -> Result<i64, StoreError> {
-    Ok(connection
-        .prepare_cached(
-            "SELECT count(*) FROM (SELECT 1 FROM events
-             WHERE room_id = ?1 AND sender != ?2 AND state_key IS NULL
-               AND rejected = 0 AND soft_failed = 0
-               AND event_type IN ('m.room.message', 'm.room.encrypted', 'm.sticker')
-               AND stream_pos > coalesce((SELECT max(e.stream_pos) FROM receipts r
-                   JOIN events e ON e.event_id = r.event_id
-                   WHERE r.room_id = ?1 AND r.user_id = ?2
-                     AND r.receipt_type IN ('m.read', 'm.read.private')), 0)
-             LIMIT ?3)",
-        )?
-        .query_row(params![room_id, user_id, cap], |row| row.get(0))?)
+) -> Result<Vec<String>, StoreError> {
+    let mut statement = connection.prepare_cached(
+        "SELECT canonical_json FROM events
+         WHERE room_id = ?1 AND sender != ?2 AND state_key IS NULL
+           AND rejected = 0 AND soft_failed = 0 AND redacted_by IS NULL
+           AND event_type IN ('m.room.message', 'm.room.encrypted', 'm.sticker')
+           AND stream_pos > coalesce((SELECT max(e.stream_pos) FROM receipts r
+               JOIN events e ON e.event_id = r.event_id
+               WHERE r.room_id = ?1 AND r.user_id = ?2
+                 AND r.receipt_type IN ('m.read', 'm.read.private')), 0)
+         ORDER BY stream_pos LIMIT ?3",
+    )?;
+    let messages = statement
+        .query_map(params![room_id, user_id, cap], |row| row.get(0))?
+        .collect::<Result<_, _>>()?;
+    Ok(messages)
 }
 
 pub const RECEIPTS_STREAM: &str = "receipts";

@@ -157,7 +157,7 @@ async fn default_push_rules_for_the_user() {
         ".m.rule.is_room_mention",
         ".m.rule.tombstone",
         ".m.rule.reaction",
-        ".m.rule.server_acl",
+        ".m.rule.room.server_acl",
         ".m.rule.suppress_edits",
     ] {
         assert!(overrides.contains(&expected.to_owned()), "{expected}");

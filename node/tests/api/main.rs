@@ -2,8 +2,12 @@
 //! directory, one fresh node per test.
 
 mod account;
+mod aliases;
 mod discovery;
 mod e2ee;
+mod lazy_members;
+mod presence;
+mod prev_content;
 mod register;
 mod rooms;
 mod session;

@@ -11,7 +11,7 @@ use crate::support::{Session, TestNode, assert_error};
 
 const V3: &str = "/_matrix/client/v3";
 
-async fn sync(node: &TestNode, session: &Session, query: &str) -> Value {
+pub async fn sync(node: &TestNode, session: &Session, query: &str) -> Value {
     let response = node
         .get(&format!("{V3}/sync?{query}"), Some(&session.token))
         .await;
@@ -364,4 +364,80 @@ async fn to_device_messages_are_delivered_until_acknowledged() {
         })
         .unwrap();
     assert_eq!(remaining, 0);
+}
+
+async fn send_content(
+    node: &TestNode,
+    session: &Session,
+    room_id: &str,
+    txn: &str,
+    content: Value,
+) {
+    let response = node
+        .put(
+            &format!("{V3}/rooms/{room_id}/send/m.room.message/{txn}"),
+            Some(&session.token),
+            content,
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+}
+
+/// alice's public room, which bob joined after naming himself `display_name`.
+async fn alice_and_bob_named(node: &TestNode, display_name: &str) -> (Session, Session, String) {
+    let alice = node.register("alice").await;
+    let bob = node.register("bob").await;
+    let room_id = create_room(node, &alice, json!({"preset": "public_chat"})).await;
+    node.put(
+        &format!("{V3}/profile/{}/displayname", bob.user_id),
+        Some(&bob.token),
+        json!({ "displayname": display_name }),
+    )
+    .await;
+    assert_eq!(join(node, &bob, &room_id).await.status, StatusCode::OK);
+    (alice, bob, room_id)
+}
+
+#[tokio::test]
+async fn unread_counts_highlight_mentions_and_skip_notices() {
+    let node = TestNode::new();
+    let (alice, bob, room_id) = alice_and_bob_named(&node, "Old Salt").await;
+    let messages = [
+        json!({"msgtype": "m.text", "body": "plain"}),
+        json!({"msgtype": "m.text", "body": "Bob: the bridge"}),
+        json!({"msgtype": "m.text", "body": "where is the old salt?"}),
+        json!({"msgtype": "m.text", "body": "bobbing along"}),
+        json!({"msgtype": "m.text", "body": "x", "m.mentions": {"user_ids": [bob.user_id]}}),
+        json!({"msgtype": "m.text", "body": "bob", "m.mentions": {}}),
+        json!({"msgtype": "m.notice", "body": "bob, automated"}),
+    ];
+    for (index, content) in messages.into_iter().enumerate() {
+        send_content(&node, &alice, &room_id, &format!("m{index}"), content).await;
+    }
+    send_text(&node, &bob, &room_id, "own", "bob talks to himself").await;
+    let response = sync(&node, &bob, "").await;
+    let counts = &response["rooms"]["join"][&room_id]["unread_notifications"];
+    assert_eq!(
+        *counts,
+        json!({"notification_count": 6, "highlight_count": 3}),
+        "six messages from alice that are not notices; three mention bob"
+    );
+    let alices = sync(&node, &alice, "").await;
+    assert_eq!(
+        alices["rooms"]["join"][&room_id]["unread_notifications"],
+        json!({"notification_count": 1, "highlight_count": 0})
+    );
+}
+
+#[tokio::test]
+async fn a_display_name_beyond_ascii_is_found_in_any_case() {
+    let node = TestNode::new();
+    let (alice, bob, room_id) = alice_and_bob_named(&node, "Jürgen").await;
+    send_text(&node, &alice, &room_id, "m1", "JÜRGEN, ahoy").await;
+    send_text(&node, &alice, &room_id, "m2", "jurgen is someone else").await;
+    let response = sync(&node, &bob, "").await;
+    assert_eq!(
+        response["rooms"]["join"][&room_id]["unread_notifications"],
+        json!({"notification_count": 2, "highlight_count": 1})
+    );
 }

@@ -1,0 +1,70 @@
+//! The room directory's aliases: `PUT`/`GET`/`DELETE /directory/room/{roomAlias}` and
+//! `GET /rooms/{roomId}/aliases`. Looking an alias up needs no access token.
+
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::error::ApiResult;
+use super::extract::{Auth, JsonBody, MatrixPath};
+use super::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/directory/room/{room_alias}",
+            get(resolve).put(add).delete(remove),
+        )
+        .route("/rooms/{room_id}/aliases", get(room_aliases))
+}
+
+async fn resolve(
+    State(state): State<AppState>,
+    MatrixPath(alias): MatrixPath<String>,
+) -> ApiResult<Json<Value>> {
+    let room_id = state.rooms.resolve_alias(alias).await?;
+    // Only this node is asked: the alias is its own, and any node holding the room can serve it.
+    let servers = [state.rooms.server_name()];
+    Ok(Json(json!({ "room_id": room_id, "servers": servers })))
+}
+
+#[derive(Deserialize)]
+struct AddAliasBody {
+    room_id: String,
+}
+
+async fn add(
+    State(state): State<AppState>,
+    auth: Auth,
+    MatrixPath(alias): MatrixPath<String>,
+    JsonBody(body): JsonBody<AddAliasBody>,
+) -> ApiResult<Json<Value>> {
+    state
+        .rooms
+        .add_alias(auth.user_id, auth.is_admin, alias, body.room_id)
+        .await?;
+    Ok(Json(json!({})))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    auth: Auth,
+    MatrixPath(alias): MatrixPath<String>,
+) -> ApiResult<Json<Value>> {
+    state
+        .rooms
+        .remove_alias(auth.user_id, auth.is_admin, alias)
+        .await?;
+    Ok(Json(json!({})))
+}
+
+async fn room_aliases(
+    State(state): State<AppState>,
+    auth: Auth,
+    MatrixPath(room_id): MatrixPath<String>,
+) -> ApiResult<Json<Value>> {
+    let aliases = state.rooms.room_aliases(auth.user_id, room_id).await?;
+    Ok(Json(json!({ "aliases": aliases })))
+}
