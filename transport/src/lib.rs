@@ -217,15 +217,20 @@ fn behaviour(
     Ok(Behaviour {
         allowed: allowed.into(),
         blocked,
-        identify: identify::Behaviour::new(identify::Config::new(
-            "/flotilla/1".into(),
-            key.public(),
-        )),
+        identify: identify::Behaviour::new(
+            identify::Config::new("/flotilla/1".into(), key.public())
+                .with_interval(IDENTIFY_INTERVAL),
+        ),
         ping: ping::Behaviour::new(ping::Config::new().with_interval(config.ping_interval)),
         mdns: mdns.into(),
         stream: libp2p_stream::Behaviour::new(),
     })
 }
+
+/// Identify runs when a connection opens; libp2p's default repeats it every 5 minutes, which
+/// alone cost an idle link ~8 B/s (a substream negotiation and ~300 bytes each way). Peers'
+/// addresses are static or found by mDNS, so a rare refresh is enough.
+const IDENTIFY_INTERVAL: Duration = Duration::from_secs(6 * 60 * 60);
 
 #[derive(Default, Clone)]
 struct PeerRecord {
