@@ -36,13 +36,14 @@ pub struct MeshConfig {
     pub mdns: bool,
     /// When set, only these peers may connect ("this ship talks only to the fleet").
     pub allow_peers: Option<Vec<transport::Peer>>,
-    /// Seconds between keep-alive pings. With the sync protocol's digest every ten minutes this
-    /// is all a quiet link carries: together well under a byte per second.
+    /// Seconds between keep-alive pings, which each end sends. A ping wakes Yamux, which adds
+    /// its own round-trip probe: on a real socket each costs ~600 bytes with TCP/IP, so hourly
+    /// pings keep a quiet link under a byte per second.
     pub ping_interval_s: u64,
 }
 
 pub const DEFAULT_P2P_LISTEN: &str = "/ip4/0.0.0.0/tcp/7400";
-pub const DEFAULT_PING_INTERVAL_S: u64 = 900;
+pub const DEFAULT_PING_INTERVAL_S: u64 = 3600;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegistrationConfig {
@@ -506,9 +507,9 @@ mdns = true
 # When set, only these peer IDs may connect at all; anyone else is refused at connection time.
 # allow_peers = ["12D3KooW..."]
 
-# Seconds between keep-alive pings. With the sync protocol's digest every ten minutes, this is
-# all a quiet link carries: together well under a byte per second.
-ping_interval_s = 900
+# Seconds between keep-alive pings, which each end sends. With TCP/IP and Yamux's own probe a
+# ping costs ~600 bytes on the wire, so hourly pings keep a quiet link under a byte per second.
+ping_interval_s = 3600
 
 [registration]
 # auto:   open while `listen` is a loopback address; otherwise "token" if tokens are set,

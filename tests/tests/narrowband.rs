@@ -187,6 +187,10 @@ fn start_node(link: &ShapedLink, side: usize, data_dir: &Path, peer: Option<&str
     let p2p = format!("/ip4/{}/tcp/4001", link.addresses[side]);
     let api: std::net::SocketAddr = "127.0.0.1:8008".parse().unwrap();
     let mut command = flotilla_command_in_netns(&ns);
+    // The idle benchmark can shorten the keep-alive to measure what one ping costs.
+    if let Ok(seconds) = std::env::var("FLOTILLA_IDLE_PING_INTERVAL_S") {
+        command.env("FLOTILLA_PING_INTERVAL_S", seconds);
+    }
     command
         .args(["run", "--listen", "127.0.0.1:8008", "--p2p-listen", &p2p])
         .arg("--data-dir")
@@ -349,7 +353,8 @@ fn messages_cross_a_2400_bit_link_between_real_nodes() {
 /// The idle cost of a connected peer on real sockets, over a window long enough to hold the
 /// transport's keep-alive pings and the sync protocol's periodic digests. A benchmark:
 /// `cargo test --release -p flotilla-tests --test narrowband -- --ignored --nocapture`
-/// (`FLOTILLA_IDLE_SECONDS`, default 1800).
+/// (`FLOTILLA_IDLE_SECONDS`, default 1800; `FLOTILLA_IDLE_PING_INTERVAL_S` overrides the nodes'
+/// keep-alive interval, to measure what a ping costs).
 #[test]
 #[ignore = "a benchmark: half an hour of an idle link"]
 fn idle_cost_on_the_wire() {

@@ -73,7 +73,7 @@ impl Default for TransportConfig {
             mdns: true,
             allow_peers: None,
             blocked: BTreeSet::new(),
-            ping_interval: Duration::from_secs(900),
+            ping_interval: Duration::from_secs(3600),
             max_frame_bytes: 1 << 20,
             emcon: false,
         }
