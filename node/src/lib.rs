@@ -12,6 +12,7 @@ pub mod config;
 pub mod credentials;
 pub mod identity;
 pub mod mesh;
+pub mod push;
 pub mod rooms;
 pub mod server;
 pub mod store;

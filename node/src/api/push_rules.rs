@@ -1,177 +1,244 @@
-//! Push rules: the spec's predefined rules for the requesting user. Storing a user's own
-//! rules (as `m.push_rules` account data) and editing them come later (#4).
+//! The push rules API: read the user's ruleset, add, change, move and delete their own rules,
+//! and enable, disable or change the actions of any rule. Every change is saved as the
+//! user's `m.push_rules` account data, which `/sync` then delivers (see [`crate::push`]).
 
+use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
 
-use super::extract::Auth;
+use super::error::{ApiResult, MatrixError};
+use super::extract::{Auth, JsonBody, MatrixPath, MatrixQuery};
 use super::state::AppState;
+use crate::push::{self, NewRule, Placement, RuleEditError, RuleKind, Ruleset};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/pushrules/", get(all_rules))
-        .route("/pushrules/global/", get(global_rules))
+        .route("/pushrules/{scope}", get(scope_rules))
+        .route("/pushrules/{scope}/", get(scope_rules))
+        .route("/pushrules/{scope}/{kind}/", get(kind_rules))
+        .route(
+            "/pushrules/{scope}/{kind}/{rule_id}",
+            get(get_rule).put(put_rule).delete(delete_rule),
+        )
+        .route(
+            "/pushrules/{scope}/{kind}/{rule_id}/enabled",
+            get(get_enabled).put(put_enabled),
+        )
+        .route(
+            "/pushrules/{scope}/{kind}/{rule_id}/actions",
+            get(get_actions).put(put_actions),
+        )
 }
 
-async fn all_rules(auth: Auth) -> Json<Value> {
-    Json(json!({ "global": default_ruleset(&auth.user_id) }))
+async fn all_rules(State(state): State<AppState>, auth: Auth) -> ApiResult<Json<Value>> {
+    let ruleset = load(&state, &auth).await?;
+    Ok(Json(push::account_data_content(&ruleset)))
 }
 
-async fn global_rules(auth: Auth) -> Json<Value> {
-    Json(default_ruleset(&auth.user_id))
+async fn scope_rules(
+    State(state): State<AppState>,
+    auth: Auth,
+    MatrixPath(scope): MatrixPath<String>,
+) -> ApiResult<Json<Value>> {
+    check_scope(&scope)?;
+    Ok(Json(json!(load(&state, &auth).await?)))
 }
 
-fn event_match(key: &str, pattern: &str) -> Value {
-    json!({ "kind": "event_match", "key": key, "pattern": pattern })
+async fn kind_rules(
+    State(state): State<AppState>,
+    auth: Auth,
+    MatrixPath((scope, kind)): MatrixPath<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    check_scope(&scope)?;
+    let kind = parse_kind(&kind)?;
+    Ok(Json(json!(load(&state, &auth).await?.rules(kind))))
 }
 
-fn rule(rule_id: &str, conditions: Value, actions: Value) -> Value {
-    json!({
-        "rule_id": rule_id,
-        "default": true,
-        "enabled": true,
-        "conditions": conditions,
-        "actions": actions,
+async fn get_rule(
+    State(state): State<AppState>,
+    auth: Auth,
+    MatrixPath(path): MatrixPath<RulePath>,
+) -> ApiResult<Json<Value>> {
+    let (kind, rule_id) = path.parse()?;
+    let ruleset = load(&state, &auth).await?;
+    let rule = ruleset.find(kind, &rule_id).ok_or_else(rule_not_found)?;
+    Ok(Json(json!(rule)))
+}
+
+async fn get_enabled(
+    State(state): State<AppState>,
+    auth: Auth,
+    MatrixPath(path): MatrixPath<RulePath>,
+) -> ApiResult<Json<Value>> {
+    let (kind, rule_id) = path.parse()?;
+    let ruleset = load(&state, &auth).await?;
+    let rule = ruleset.find(kind, &rule_id).ok_or_else(rule_not_found)?;
+    Ok(Json(json!({ "enabled": rule.enabled })))
+}
+
+async fn get_actions(
+    State(state): State<AppState>,
+    auth: Auth,
+    MatrixPath(path): MatrixPath<RulePath>,
+) -> ApiResult<Json<Value>> {
+    let (kind, rule_id) = path.parse()?;
+    let ruleset = load(&state, &auth).await?;
+    let rule = ruleset.find(kind, &rule_id).ok_or_else(rule_not_found)?;
+    Ok(Json(json!({ "actions": rule.actions })))
+}
+
+#[derive(Deserialize)]
+struct PlacementQuery {
+    before: Option<String>,
+    after: Option<String>,
+}
+
+async fn put_rule(
+    State(state): State<AppState>,
+    auth: Auth,
+    MatrixPath(path): MatrixPath<RulePath>,
+    MatrixQuery(query): MatrixQuery<PlacementQuery>,
+    JsonBody(body): JsonBody<Map<String, Value>>,
+) -> ApiResult<Json<Value>> {
+    let (kind, rule_id) = path.parse()?;
+    if !body.contains_key("actions") {
+        return Err(MatrixError::missing_param("Missing field \"actions\""));
+    }
+    let rule: NewRule = serde_json::from_value(Value::Object(body))
+        .map_err(|error| MatrixError::bad_json(format!("Malformed push rule: {error}")))?;
+    edit(&state, &auth, move |ruleset| {
+        let placement = Placement {
+            before: query.before.as_deref(),
+            after: query.after.as_deref(),
+        };
+        ruleset.put(kind, &rule_id, rule, placement)
     })
+    .await
 }
 
-/// The predefined rules of the Client-Server API, in the spec's order.
-pub fn default_ruleset(user_id: &str) -> Value {
-    let localpart = user_id
-        .strip_prefix('@')
-        .and_then(|rest| rest.split_once(':'))
-        .map_or(user_id, |(localpart, _)| localpart);
-    let sound = json!({ "set_tweak": "sound", "value": "default" });
-    let highlight = json!({ "set_tweak": "highlight" });
-    let no_highlight = json!({ "set_tweak": "highlight", "value": false });
-    let notify_loudly = json!(["notify", sound, highlight]);
-    let notify_with_sound = json!(["notify", sound, no_highlight]);
-    let notify_quietly = json!(["notify", no_highlight]);
-    let mut master = rule(".m.rule.master", json!([]), json!([]));
-    master["enabled"] = Value::Bool(false);
-    let override_rules = json!([
-        master,
-        rule(
-            ".m.rule.suppress_notices",
-            json!([event_match("content.msgtype", "m.notice")]),
-            json!([])
-        ),
-        rule(
-            ".m.rule.invite_for_me",
-            json!([
-                event_match("type", "m.room.member"),
-                event_match("content.membership", "invite"),
-                event_match("state_key", user_id)
-            ]),
-            notify_with_sound.clone()
-        ),
-        rule(
-            ".m.rule.member_event",
-            json!([event_match("type", "m.room.member")]),
-            json!([])
-        ),
-        rule(
-            ".m.rule.is_user_mention",
-            json!([{
-                "kind": "event_property_contains",
-                "key": "content.m\\.mentions.user_ids",
-                "value": user_id
-            }]),
-            notify_loudly.clone()
-        ),
-        rule(
-            ".m.rule.contains_display_name",
-            json!([{ "kind": "contains_display_name" }]),
-            notify_loudly.clone()
-        ),
-        rule(
-            ".m.rule.is_room_mention",
-            json!([
-                { "kind": "event_property_is", "key": "content.m\\.mentions.room", "value": true },
-                { "kind": "sender_notification_permission", "key": "room" }
-            ]),
-            json!(["notify", highlight])
-        ),
-        rule(
-            ".m.rule.roomnotif",
-            json!([
-                { "kind": "sender_notification_permission", "key": "room" },
-                event_match("content.body", "@room")
-            ]),
-            json!(["notify", highlight])
-        ),
-        rule(
-            ".m.rule.tombstone",
-            json!([
-                event_match("type", "m.room.tombstone"),
-                event_match("state_key", "")
-            ]),
-            json!(["notify", highlight])
-        ),
-        rule(
-            ".m.rule.reaction",
-            json!([event_match("type", "m.reaction")]),
-            json!([])
-        ),
-        rule(
-            ".m.rule.room.server_acl",
-            json!([
-                event_match("type", "m.room.server_acl"),
-                event_match("state_key", "")
-            ]),
-            json!([])
-        ),
-        rule(
-            ".m.rule.suppress_edits",
-            json!([{
-                "kind": "event_property_is",
-                "key": "content.m\\.relates_to.rel_type",
-                "value": "m.replace"
-            }]),
-            json!([])
-        ),
-    ]);
-    let content_rules = json!([{
-        "rule_id": ".m.rule.contains_user_name",
-        "default": true,
-        "enabled": true,
-        "pattern": localpart,
-        "actions": notify_loudly,
-    }]);
-    let one_to_one = json!({ "kind": "room_member_count", "is": "2" });
-    let underride_rules = json!([
-        rule(
-            ".m.rule.call",
-            json!([event_match("type", "m.call.invite")]),
-            json!(["notify", { "set_tweak": "sound", "value": "ring" }, no_highlight])
-        ),
-        rule(
-            ".m.rule.encrypted_room_one_to_one",
-            json!([one_to_one, event_match("type", "m.room.encrypted")]),
-            notify_with_sound.clone()
-        ),
-        rule(
-            ".m.rule.room_one_to_one",
-            json!([one_to_one, event_match("type", "m.room.message")]),
-            notify_with_sound
-        ),
-        rule(
-            ".m.rule.message",
-            json!([event_match("type", "m.room.message")]),
-            notify_quietly.clone()
-        ),
-        rule(
-            ".m.rule.encrypted",
-            json!([event_match("type", "m.room.encrypted")]),
-            notify_quietly
-        ),
-    ]);
-    json!({
-        "override": override_rules,
-        "content": content_rules,
-        "room": [],
-        "sender": [],
-        "underride": underride_rules,
+async fn delete_rule(
+    State(state): State<AppState>,
+    auth: Auth,
+    MatrixPath(path): MatrixPath<RulePath>,
+) -> ApiResult<Json<Value>> {
+    let (kind, rule_id) = path.parse()?;
+    edit(&state, &auth, move |ruleset| ruleset.delete(kind, &rule_id)).await
+}
+
+#[derive(Deserialize)]
+struct EnabledBody {
+    enabled: bool,
+}
+
+async fn put_enabled(
+    State(state): State<AppState>,
+    auth: Auth,
+    MatrixPath(path): MatrixPath<RulePath>,
+    JsonBody(body): JsonBody<EnabledBody>,
+) -> ApiResult<Json<Value>> {
+    let (kind, rule_id) = path.parse()?;
+    edit(&state, &auth, move |ruleset| {
+        ruleset.set_enabled(kind, &rule_id, body.enabled)
     })
+    .await
+}
+
+#[derive(Deserialize)]
+struct ActionsBody {
+    actions: Vec<Value>,
+}
+
+async fn put_actions(
+    State(state): State<AppState>,
+    auth: Auth,
+    MatrixPath(path): MatrixPath<RulePath>,
+    JsonBody(body): JsonBody<ActionsBody>,
+) -> ApiResult<Json<Value>> {
+    let (kind, rule_id) = path.parse()?;
+    edit(&state, &auth, move |ruleset| {
+        ruleset.set_actions(kind, &rule_id, body.actions)
+    })
+    .await
+}
+
+#[derive(Deserialize)]
+struct RulePath {
+    scope: String,
+    kind: String,
+    rule_id: String,
+}
+
+impl RulePath {
+    fn parse(self) -> ApiResult<(RuleKind, String)> {
+        check_scope(&self.scope)?;
+        Ok((parse_kind(&self.kind)?, self.rule_id))
+    }
+}
+
+/// Only the `global` scope exists; per-device rules left the spec long ago.
+fn check_scope(scope: &str) -> ApiResult<()> {
+    match scope {
+        "global" => Ok(()),
+        _ => Err(MatrixError::invalid_param(format!(
+            "Unknown push rule scope {scope:?}"
+        ))),
+    }
+}
+
+fn parse_kind(kind: &str) -> ApiResult<RuleKind> {
+    RuleKind::parse(kind)
+        .ok_or_else(|| MatrixError::invalid_param(format!("Unknown push rule kind {kind:?}")))
+}
+
+fn rule_not_found() -> MatrixError {
+    MatrixError::not_found("The push rule was not found")
+}
+
+async fn load(state: &AppState, auth: &Auth) -> ApiResult<Ruleset> {
+    let user_id = auth.user_id.clone();
+    Ok(state
+        .store
+        .call(move |connection| push::load(connection, &user_id))
+        .await?)
+}
+
+/// Applies `change` to the user's ruleset and saves it. The store runs one call at a time,
+/// so two edits never interleave.
+async fn edit(
+    state: &AppState,
+    auth: &Auth,
+    change: impl FnOnce(&mut Ruleset) -> Result<(), RuleEditError> + Send + 'static,
+) -> ApiResult<Json<Value>> {
+    let user_id = auth.user_id.clone();
+    state
+        .store
+        .call(move |connection| {
+            let mut ruleset = push::load(connection, &user_id)?;
+            if let Err(refused) = change(&mut ruleset) {
+                return Ok(Err(refused));
+            }
+            push::save(connection, &user_id, &ruleset).map(Ok)
+        })
+        .await?
+        .map_err(edit_error)?;
+    state.rooms.notify_changed();
+    Ok(Json(json!({})))
+}
+
+fn edit_error(error: RuleEditError) -> MatrixError {
+    let message = error.to_string();
+    match error {
+        RuleEditError::NotFound => MatrixError::not_found(message),
+        RuleEditError::AnchorNotFound(_) => {
+            MatrixError::new(StatusCode::BAD_REQUEST, "M_UNKNOWN", message)
+        }
+        RuleEditError::ServerDefault | RuleEditError::Invalid(_) => {
+            MatrixError::invalid_param(message)
+        }
+        RuleEditError::Missing(_) => MatrixError::missing_param(message),
+    }
 }

@@ -1,13 +1,18 @@
-//! Unread counts of a joined room: messages from others after the user's read receipt that the
-//! default push rules notify for, and those of them that highlight (mention the user).
+//! Unread counts of a joined room: events from others after the user's read receipt that the
+//! user's push rules notify for, and those of them that highlight.
 
-use dag::RoomEvent;
+use std::cell::OnceCell;
+
 use dag::room::RoomStore;
-use serde::Deserialize;
+use dag::{Pdu, RoomEvent};
+use rusqlite::Connection;
+use serde_json::Value;
 
+use super::power::{Power, user_power};
+use crate::push::{self, CompiledRuleset, RoomFacts};
 use crate::store::StoreError;
 use crate::store::rooms::SqliteRoomStore;
-use crate::store::timeline::unread_messages;
+use crate::store::timeline::{members_with, unread_events};
 
 /// Counts stop at this many.
 pub const UNREAD_CAP: i64 = 999;
@@ -18,141 +23,81 @@ pub struct UnreadCounts {
     pub highlights: i64,
 }
 
+/// A user's push rules, loaded and compiled on first use: one sync reads them once for all
+/// its rooms, and not at all when nothing is unread.
+pub struct UserPushRules<'a> {
+    user_id: &'a str,
+    compiled: OnceCell<CompiledRuleset>,
+}
+
+impl<'a> UserPushRules<'a> {
+    pub fn new(user_id: &'a str) -> UserPushRules<'a> {
+        UserPushRules {
+            user_id,
+            compiled: OnceCell::new(),
+        }
+    }
+
+    fn compiled(&self, connection: &Connection) -> Result<&CompiledRuleset, StoreError> {
+        if let Some(compiled) = self.compiled.get() {
+            return Ok(compiled);
+        }
+        let ruleset = push::load(connection, self.user_id)?;
+        Ok(self.compiled.get_or_init(|| CompiledRuleset::new(&ruleset)))
+    }
+}
+
 /// The user's unread counts in the room.
 pub fn unread_counts(
     store: &SqliteRoomStore,
     room_id: &str,
-    user_id: &str,
+    rules: &UserPushRules<'_>,
 ) -> Result<UnreadCounts, StoreError> {
-    let messages = unread_messages(store.connection(), room_id, user_id, UNREAD_CAP)?;
-    if messages.is_empty() {
+    let user_id = rules.user_id;
+    let events = unread_events(store.connection(), room_id, user_id, UNREAD_CAP)?;
+    if events.is_empty() {
         return Ok(UnreadCounts::default());
     }
-    let display_name = room_display_name(store, room_id, user_id);
+    let compiled = rules.compiled(store.connection())?;
+    let Some(room) = store.room(room_id) else {
+        return Ok(UnreadCounts::default());
+    };
+    let state_event = |event_type: &str, state_key: &str| {
+        let key = (event_type.to_owned(), state_key.to_owned());
+        room.current_state.get(&key).and_then(|id| store.event(id))
+    };
+    let create = state_event("m.room.create", "");
+    let power_levels = state_event("m.room.power_levels", "");
+    let power_content = power_levels.as_ref().map(|event| event.pdu.content());
+    let may_notify = |sender: &str, key: &str| {
+        let create: Option<&Pdu> = create.as_ref().map(|event| &*event.pdu);
+        user_power(room.version, create, power_content, sender)
+            >= Power::Level(notification_level(power_content, key))
+    };
+    let member = state_event("m.room.member", user_id);
+    let display_name = member
+        .as_ref()
+        .and_then(|member| member.pdu.content()["displayname"].as_str());
+    let joined = members_with(store.connection(), room_id, "join")?.len();
+    let facts = RoomFacts::new(user_id, display_name, joined as u64, &may_notify);
     let mut counts = UnreadCounts::default();
-    for json in messages {
-        // Only the fields the rules read are decoded: this runs on every sync of a busy room.
-        let content = serde_json::from_str::<Message>(&json)
-            .map(|message| message.content)
-            .unwrap_or_default();
-        // `.m.rule.suppress_notices`: notices never notify.
-        if content.msgtype.as_deref() == Some("m.notice") {
+    for json in events {
+        let Ok(event) = serde_json::from_str::<Value>(&json) else {
             continue;
-        }
-        counts.notifications += 1;
-        if mentions(&content, user_id, display_name.as_deref()) {
-            counts.highlights += 1;
-        }
+        };
+        let outcome = compiled.outcome(&event, &facts);
+        counts.notifications += i64::from(outcome.notify);
+        counts.highlights += i64::from(outcome.notify && outcome.highlight);
     }
     Ok(counts)
 }
 
-/// What the default rules read of a message.
-#[derive(Debug, Default, Deserialize)]
-struct Message {
-    #[serde(default)]
-    content: MessageContent,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct MessageContent {
-    msgtype: Option<String>,
-    body: Option<String>,
-    #[serde(rename = "m.mentions")]
-    mentions: Option<Mentions>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct Mentions {
-    #[serde(default)]
-    user_ids: Vec<String>,
-}
-
-/// The user's display name in the room (their member event's), which mentions may use.
-fn room_display_name(store: &SqliteRoomStore, room_id: &str, user_id: &str) -> Option<String> {
-    let room = store.room(room_id)?;
-    let member_id = room
-        .current_state
-        .get(&("m.room.member".to_owned(), user_id.to_owned()))?;
-    let member = store.event(member_id)?;
-    member.pdu.content()["displayname"]
-        .as_str()
-        .filter(|name| !name.is_empty())
-        .map(str::to_owned)
-}
-
-/// Whether a message mentions the user, as the default push rules decide: with `m.mentions`,
-/// only if it lists the user (`.m.rule.is_user_mention`); without, if the body holds the
-/// user's localpart or display name as a whole word (the legacy rules).
-pub fn mentions(content: &MessageContent, user_id: &str, display_name: Option<&str>) -> bool {
-    if let Some(mentions) = &content.mentions {
-        return mentions.user_ids.iter().any(|id| id == user_id);
-    }
-    let Some(body) = content.body.as_deref() else {
-        return false;
-    };
-    let localpart = user_id
-        .strip_prefix('@')
-        .and_then(|rest| rest.split_once(':'))
-        .map(|(localpart, _)| localpart);
-    [localpart, display_name]
-        .into_iter()
-        .flatten()
-        .any(|name| contains_word(body, name))
-}
-
-/// Whether `word` occurs in `text`, case-insensitively, between non-word characters (or the
-/// ends of the text), as the push rules' word boundaries say.
-fn contains_word(text: &str, word: &str) -> bool {
-    if word.is_empty() {
-        return false;
-    }
-    let text = text.to_lowercase();
-    let word = word.to_lowercase();
-    let is_word_char = |c: char| c.is_alphanumeric() || c == '_';
-    text.match_indices(&word).any(|(start, found)| {
-        let before = text[..start].chars().next_back();
-        let after = text[start + found.len()..].chars().next();
-        !before.is_some_and(is_word_char) && !after.is_some_and(is_word_char)
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::{Value, json};
-
-    const USER: &str = "@bob:ship";
-
-    fn mentioned(content: Value, display_name: Option<&str>) -> bool {
-        let content: MessageContent = serde_json::from_value(content).unwrap_or_default();
-        mentions(&content, USER, display_name)
-    }
-
-    #[test]
-    fn the_localpart_or_display_name_as_a_word_mentions() {
-        assert!(mentioned(json!({"body": "Bob, to the bridge"}), None));
-        assert!(mentioned(json!({"body": "ask BOB."}), None));
-        assert!(!mentioned(json!({"body": "bobby and bobbins"}), None));
-        assert!(!mentioned(json!({"body": "kabob"}), None));
-        assert!(mentioned(
-            json!({"body": "where is the Old Salt?"}),
-            Some("old salt")
-        ));
-        assert!(!mentioned(json!({"body": "salty"}), Some("Salt")));
-        assert!(!mentioned(json!({"no body": "bob"}), None));
-    }
-
-    #[test]
-    fn m_mentions_overrides_the_body() {
-        assert!(mentioned(
-            json!({"body": "hi", "m.mentions": {"user_ids": [USER]}}),
-            None
-        ));
-        assert!(!mentioned(json!({"body": "bob", "m.mentions": {}}), None));
-        assert!(!mentioned(
-            json!({"body": "bob", "m.mentions": {"user_ids": ["@alice:ship"]}}),
-            None
-        ));
-    }
+/// The power a sender needs for a kind of notification (`room` for `@room`), from the power
+/// levels' `notifications`; 50 when unset, as the spec says.
+fn notification_level(power_levels: Option<&Value>, key: &str) -> i64 {
+    power_levels
+        .and_then(|content| content.get("notifications"))
+        .and_then(|levels| levels.get(key))
+        .and_then(Value::as_i64)
+        .unwrap_or(50)
 }

@@ -13,11 +13,12 @@ use serde_json::{Map, Value, json};
 use super::client_event::{ClientEvents, Viewer, client_event, client_events, stripped_event};
 use super::device_lists::{DeviceListUpdates, device_list_updates};
 use super::members::{current_member_events, is_member_event, room_summary, senders};
-use super::notifications::{UnreadCounts, unread_counts};
+use super::notifications::{UnreadCounts, UserPushRules, unread_counts};
 use super::timeline::{EventFilter, stream_token};
 use super::visibility::may_see;
 use super::{EventOrigin, RoomService};
 use crate::api::MatrixError;
+use crate::push::{self, Ruleset};
 use crate::store::client_data::{ACCOUNT_DATA_STREAM, account_data_since};
 use crate::store::e2ee::{
     DEVICE_KEYS_STREAM, delete_to_device_messages, one_time_key_counts, to_device_messages,
@@ -326,11 +327,12 @@ fn compute(
         device_id: &request.device_id,
     };
     let limit = timeline_limit(&request.filter.room.timeline);
+    let push_rules = UserPushRules::new(&request.user_id);
     for membership in timeline::memberships_of(connection, &request.user_id)? {
         let changed_membership = is_initial || membership.stream_pos > since.events;
         match membership.membership.as_str() {
             "join" => {
-                let room = joined_room(
+                let mut room = joined_room(
                     store,
                     request,
                     viewer,
@@ -339,6 +341,7 @@ fn compute(
                     next.events,
                     limit,
                 )?;
+                room.unread = unread_counts(store, &membership.room_id, &push_rules)?;
                 computed.joined.insert(membership.room_id.clone(), room);
             }
             "invite" if changed_membership && membership.stream_pos <= next.events => {
@@ -505,7 +508,6 @@ fn joined_room(
         state.extend(current_member_events(store, &formatter, room_id, &wanted)?);
     }
     state.retain(|event| !in_timeline(event) && state_filter.allows(event));
-    let unread = unread_counts(store, room_id, &request.user_id)?;
     Ok(JoinedRoom {
         changed: !timeline_ids.is_empty() || !state.is_empty(),
         timeline: timeline_ids,
@@ -513,7 +515,6 @@ fn joined_room(
         prev_batch,
         state,
         summary,
-        unread,
         ..JoinedRoom::default()
     })
 }
@@ -612,7 +613,19 @@ fn add_account_data(
     computed: &mut Computed,
     since: SyncToken,
 ) -> Result<(), StoreError> {
-    for entry in account_data_since(store.connection(), &request.user_id, since.account_data)? {
+    let entries = account_data_since(store.connection(), &request.user_id, since.account_data)?;
+    // Clients learn the push rules from an initial sync, saved or not (see `crate::push`).
+    let saved_push_rules = entries
+        .iter()
+        .any(|entry| entry.room_id.is_none() && entry.data_type == push::ACCOUNT_DATA_TYPE);
+    if computed.is_initial && !saved_push_rules {
+        let defaults = Ruleset::for_user(&request.user_id, None);
+        computed.account_data.push(json!({
+            "type": push::ACCOUNT_DATA_TYPE,
+            "content": push::account_data_content(&defaults),
+        }));
+    }
+    for entry in entries {
         let event = json!({
             "type": entry.data_type,
             "content": serde_json::from_str::<Value>(&entry.content_json).unwrap_or_default(),

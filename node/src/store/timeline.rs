@@ -251,9 +251,9 @@ pub fn stream_pos_of(
         .optional()?)
 }
 
-/// The messages (as stored JSON) from others after the user's read receipt that are not
-/// redacted, oldest first, at most `cap` of them.
-pub fn unread_messages(
+/// The events (as stored JSON) from others after the user's read receipt that are not
+/// redacted, oldest first, at most `cap` of them: what the push rules judge for unread counts.
+pub fn unread_events(
     connection: &Connection,
     room_id: &str,
     user_id: &str,
@@ -261,19 +261,18 @@ pub fn unread_messages(
 ) -> Result<Vec<String>, StoreError> {
     let mut statement = connection.prepare_cached(
         "SELECT canonical_json FROM events
-         WHERE room_id = ?1 AND sender != ?2 AND state_key IS NULL
+         WHERE room_id = ?1 AND sender != ?2
            AND rejected = 0 AND soft_failed = 0 AND redacted_by IS NULL
-           AND event_type IN ('m.room.message', 'm.room.encrypted', 'm.sticker')
            AND stream_pos > coalesce((SELECT max(e.stream_pos) FROM receipts r
                JOIN events e ON e.event_id = r.event_id
                WHERE r.room_id = ?1 AND r.user_id = ?2
                  AND r.receipt_type IN ('m.read', 'm.read.private')), 0)
          ORDER BY stream_pos LIMIT ?3",
     )?;
-    let messages = statement
+    let events = statement
         .query_map(params![room_id, user_id, cap], |row| row.get(0))?
         .collect::<Result<_, _>>()?;
-    Ok(messages)
+    Ok(events)
 }
 
 pub const RECEIPTS_STREAM: &str = "receipts";

@@ -8,6 +8,7 @@ mod e2ee;
 mod lazy_members;
 mod presence;
 mod prev_content;
+mod push_rules;
 mod register;
 mod rooms;
 mod session;
