@@ -1,4 +1,5 @@
-//! End-to-end encryption keys of local devices: upload, query and one-time key claims.
+//! End-to-end encryption keys of local devices: upload, query, one-time key claims, and which
+//! users' devices changed since a sync token.
 //! Keys of users on other nodes come with the mesh (#4); until then they are reported
 //! under `failures`. Server-side key backup is not offered: `GET /room_keys/version` says
 //! there is no backup, the answer clients expect from a server without one.
@@ -12,15 +13,19 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::error::{ApiResult, MatrixError};
-use super::extract::{Auth, JsonBody};
+use super::extract::{Auth, JsonBody, MatrixQuery};
 use super::state::AppState;
+use crate::rooms::device_lists::device_list_updates;
+use crate::rooms::sync::SyncToken;
 use crate::store::e2ee;
+use crate::store::timeline::users_sharing_rooms;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/keys/upload", post(upload))
         .route("/keys/query", post(query))
         .route("/keys/claim", post(claim))
+        .route("/keys/changes", get(changes))
         .route("/room_keys/version", get(no_key_backup))
 }
 
@@ -210,5 +215,39 @@ async fn claim(
     }
     Ok(Json(
         json!({ "one_time_keys": one_time_keys, "failures": failures }),
+    ))
+}
+
+#[derive(Deserialize)]
+struct ChangesQuery {
+    from: String,
+    to: String,
+}
+
+/// Users whose devices changed since the sync token `from`, as an incremental /sync's
+/// `device_lists` would say: for a client that was offline and syncs afresh. Changes after
+/// `to` are included too, which the spec allows and which only costs a client a key query.
+async fn changes(
+    State(state): State<AppState>,
+    auth: Auth,
+    MatrixQuery(query): MatrixQuery<ChangesQuery>,
+) -> ApiResult<Json<Value>> {
+    let from = SyncToken::parse(&query.from)?;
+    SyncToken::parse(&query.to)?;
+    let user_id = auth.user_id.clone();
+    let updates = state
+        .store
+        .call(move |connection| {
+            let sharing = users_sharing_rooms(connection, &user_id)?;
+            device_list_updates(
+                connection,
+                &user_id,
+                (from.events, from.device_lists),
+                &sharing,
+            )
+        })
+        .await?;
+    Ok(Json(
+        json!({ "changed": updates.changed, "left": updates.left }),
     ))
 }

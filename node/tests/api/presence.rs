@@ -228,3 +228,56 @@ async fn device_lists_name_changed_keys_new_room_mates_and_those_gone() {
         [alice.user_id.clone()].into()
     );
 }
+
+#[tokio::test]
+async fn keys_changes_reports_what_sync_would_between_two_tokens() {
+    let node = TestNode::new();
+    let (alice, bob, carol, room_id) = alice_and_bob_in_a_room_carol_outside(&node).await;
+    let from = next_batch(&sync(&node, &bob, "").await);
+    let changes = |from: String, to: String| {
+        let path = format!("{V3}/keys/changes?from={from}&to={to}");
+        let token = bob.token.clone();
+        let node = &node;
+        async move { node.get(&path, Some(&token)).await }
+    };
+    node.post(
+        &format!("{V3}/keys/upload"),
+        Some(&alice.token),
+        json!({ "device_keys": device_keys(&alice) }),
+    )
+    .await;
+    assert_eq!(join(&node, &carol, &room_id).await.status, StatusCode::OK);
+    let to = next_batch(&sync(&node, &bob, &format!("since={from}")).await);
+    let response = changes(from.clone(), to.clone()).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    assert_eq!(
+        device_list(&json!({"device_lists": response.body}), "changed"),
+        [alice.user_id.clone(), carol.user_id.clone()].into()
+    );
+    assert!(device_list(&json!({"device_lists": response.body}), "left").is_empty());
+
+    node.post(
+        &format!("{V3}/rooms/{room_id}/leave"),
+        Some(&carol.token),
+        json!({}),
+    )
+    .await;
+    let now = next_batch(&sync(&node, &bob, &format!("since={to}")).await);
+    let response = changes(to.clone(), now.clone()).await;
+    assert_eq!(
+        device_list(&json!({"device_lists": response.body}), "left"),
+        [carol.user_id.clone()].into()
+    );
+    assert!(device_list(&json!({"device_lists": response.body}), "changed").is_empty());
+
+    let response = changes("yesterday".to_owned(), now).await;
+    assert_error(&response, StatusCode::BAD_REQUEST, "M_INVALID_PARAM");
+    let response = node
+        .get(&format!("{V3}/keys/changes?from={to}"), Some(&bob.token))
+        .await;
+    assert_eq!(response.status, StatusCode::BAD_REQUEST, "`to` is required");
+    let response = node
+        .get(&format!("{V3}/keys/changes?from={to}&to={to}"), None)
+        .await;
+    assert_error(&response, StatusCode::UNAUTHORIZED, "M_MISSING_TOKEN");
+}
