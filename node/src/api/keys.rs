@@ -1,8 +1,7 @@
 //! End-to-end encryption keys of local devices: upload, query, one-time key claims, and which
 //! users' devices changed since a sync token.
 //! Keys of users on other nodes come with the mesh (#4); until then they are reported
-//! under `failures`. Server-side key backup is not offered: `GET /room_keys/version` says
-//! there is no backup, the answer clients expect from a server without one.
+//! under `failures`. Server-side key backup is in `key_backup`.
 
 use std::collections::BTreeMap;
 
@@ -26,11 +25,6 @@ pub fn routes() -> Router<AppState> {
         .route("/keys/query", post(query))
         .route("/keys/claim", post(claim))
         .route("/keys/changes", get(changes))
-        .route("/room_keys/version", get(no_key_backup))
-}
-
-async fn no_key_backup(_auth: Auth) -> MatrixError {
-    MatrixError::not_found("No current backup version")
 }
 
 /// Clients rely on the count of this algorithm being present even when it is zero.

@@ -10,6 +10,7 @@ mod ephemeral;
 pub mod error;
 pub mod extract;
 mod filter;
+mod key_backup;
 mod keys;
 mod presence;
 mod profile;
@@ -45,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .merge(devices::routes())
         .merge(directory::routes())
         .merge(keys::routes())
+        .merge(key_backup::routes())
         .merge(to_device::routes())
         .merge(filter::routes())
         .merge(push_rules::routes())

@@ -14,6 +14,7 @@ pub mod aliases;
 mod cache;
 pub mod client_data;
 pub mod e2ee;
+pub mod key_backup;
 mod migrations;
 pub mod rooms;
 pub mod timeline;

@@ -255,20 +255,3 @@ async fn to_device_messages_are_queued_once_per_transaction() {
         .await;
     assert_error(&response, StatusCode::UNAUTHORIZED, "M_MISSING_TOKEN");
 }
-
-#[tokio::test]
-async fn there_is_no_server_side_key_backup() {
-    let node = TestNode::new();
-    let alice = node.register("alice").await;
-    let path = "/_matrix/client/v3/room_keys/version";
-    assert_error(
-        &node.get(path, Some(&alice.token)).await,
-        StatusCode::NOT_FOUND,
-        "M_NOT_FOUND",
-    );
-    assert_error(
-        &node.get(path, None).await,
-        StatusCode::UNAUTHORIZED,
-        "M_MISSING_TOKEN",
-    );
-}

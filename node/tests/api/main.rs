@@ -5,6 +5,7 @@ mod account;
 mod aliases;
 mod discovery;
 mod e2ee;
+mod key_backup;
 mod lazy_members;
 mod presence;
 mod prev_content;
