@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use tokio::net::TcpListener;
 
@@ -9,6 +10,8 @@ use crate::admin::{AdminServer, LinkState};
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::identity::{IdentityError, NodeIdentity};
+use crate::rooms::presence;
+use crate::store::presence::{load_presence, save_presence};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +82,14 @@ pub async fn run(
         "serving the Matrix Client-Server API"
     );
     let state = AppState::new(config, identity, store);
+    let saved_presence = state
+        .store
+        .call(|connection| load_presence(connection, presence::MAX_USERS))
+        .await?;
+    state.rooms.presence.restore(saved_presence);
+    let presence = Arc::clone(&state.rooms.presence);
     let mesh_task = tokio::spawn(crate::mesh::run(state.rooms.clone(), transport));
+    let store = state.store.clone();
     let app = api::router(state);
     let served = axum::serve(
         listener,
@@ -90,6 +100,14 @@ pub async fn run(
     tracing::info!("HTTP server stopped; closing the database");
     admin_task.abort();
     mesh_task.abort();
+    let snapshot = presence.snapshot();
+    if let Err(error) = store
+        .call(move |connection| save_presence(connection, &snapshot))
+        .await
+    {
+        tracing::warn!(%error, "could not save presence");
+    }
+    drop(store);
     tokio::task::spawn_blocking(move || store_thread.join())
         .await
         .map_err(|error| NodeError::Serve(std::io::Error::other(error)))?;

@@ -1,5 +1,6 @@
 //! A real `flotilla run` process: first start with no configuration, registration over HTTP,
-//! clean shutdown on SIGTERM and SIGINT, and everything still there after a restart.
+//! clean shutdown on SIGTERM and SIGINT, and everything (sessions, status messages) still there
+//! after a restart.
 
 use std::time::Duration;
 
@@ -37,6 +38,16 @@ fn register_then_stop_with_sigterm_and_restart() {
     )
     .unwrap();
     assert_eq!(whoami.body["user_id"], user_id.as_str());
+    let presence_path = format!("/_matrix/client/v3/presence/{user_id}/status");
+    let status_msg = json!({"presence": "online", "status_msg": "on watch until 0400"});
+    let response = http(
+        node.address,
+        "PUT",
+        &presence_path,
+        Some(&token),
+        Some(&status_msg),
+    );
+    assert_eq!(response.unwrap().status, 200);
 
     let status = node.stop_with("TERM", Duration::from_secs(20));
     assert!(status.success(), "exit status {status}");
@@ -66,6 +77,16 @@ fn register_then_stop_with_sigterm_and_restart() {
     )
     .unwrap();
     assert_eq!(whoami.status, 200, "the session survived the restart");
+    let presence = http(node.address, "GET", &presence_path, Some(&token), None).unwrap();
+    assert_eq!(
+        presence.body["presence"], "offline",
+        "nobody has synced since"
+    );
+    assert_eq!(
+        presence.body["status_msg"], "on watch until 0400",
+        "the status message survived the restart"
+    );
+    assert!(presence.body["last_active_ago"].as_u64().is_some());
     let status = node.stop_with("INT", Duration::from_secs(20));
     assert!(status.success(), "exit status {status}");
 }

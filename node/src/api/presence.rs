@@ -1,8 +1,6 @@
 //! `GET`/`PUT /presence/{userId}/status`. A user sets only their own presence and reads their
 //! own or that of someone they share a room with.
 
-use std::time::Instant;
-
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -13,6 +11,8 @@ use super::error::{ApiResult, MatrixError};
 use super::extract::{Auth, JsonBody, MatrixPath};
 use super::state::AppState;
 use crate::rooms::presence::{MAX_STATUS_MSG_BYTES, PresenceState};
+use crate::store::now_ms;
+use crate::store::presence::save_presence;
 use crate::store::timeline::users_sharing_rooms;
 
 pub fn routes() -> Router<AppState> {
@@ -51,8 +51,15 @@ async fn set(
         )));
     }
     let presence_table = &state.rooms.presence;
-    if presence_table.set(&user_id, presence, Some(body.status_msg), Instant::now()) {
+    if presence_table.set(&user_id, presence, Some(body.status_msg), now_ms()) {
         state.rooms.notify_changed();
+    }
+    // A status message is chosen by the user, so it outlives a restart.
+    if let Some(saved) = presence_table.saved(&user_id) {
+        state
+            .store
+            .call(move |connection| save_presence(connection, &[saved]))
+            .await?;
     }
     Ok(Json(json!({})))
 }
@@ -74,5 +81,5 @@ async fn read(
             return Err(MatrixError::forbidden("You share no room with this user"));
         }
     }
-    Ok(Json(state.rooms.presence.content(&user_id, Instant::now())))
+    Ok(Json(state.rooms.presence.content(&user_id, now_ms())))
 }

@@ -2,7 +2,7 @@
 //! An initial sync (no `since`) answers at once. Syncing marks the user online, or with
 //! `set_presence` unavailable; `set_presence=offline` leaves their presence as it is.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::routing::get;
@@ -50,7 +50,7 @@ async fn sync(
         && state
             .rooms
             .presence
-            .set(&auth.user_id, presence, None, Instant::now())
+            .set(&auth.user_id, presence, None, crate::store::now_ms())
     {
         state.rooms.notify_changed();
     }

@@ -1,15 +1,19 @@
-//! Presence: in memory and bounded, like typing; a restart forgets it and everyone reads as
-//! offline until they next sync or set it. Each change of a user's state or status message
-//! takes the next serial, so /sync reports the users whose presence changed since its token.
+//! Presence: in memory and bounded, like typing. Status messages and last activity are saved
+//! (see [`crate::store::presence`]) when a user sets their presence and when the node stops,
+//! and restored at start, with everyone offline until they next sync or set it. Each change of
+//! a user's state or status message takes the next serial, so /sync reports the users whose
+//! presence changed since its token. Times are wall-clock milliseconds, so that
+//! `last_active_ago` stays true across a restart.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
-use std::time::Instant;
 
 use serde_json::{Value, json};
 
+use crate::store::presence::SavedPresence;
+
 /// Users whose presence is tracked; beyond this the offline ones are forgotten first.
-const MAX_USERS: usize = 10_000;
+pub const MAX_USERS: usize = 10_000;
 /// The longest status message kept, in bytes.
 pub const MAX_STATUS_MSG_BYTES: usize = 1_024;
 
@@ -43,7 +47,7 @@ impl PresenceState {
 struct UserPresence {
     state: PresenceState,
     status_msg: Option<String>,
-    last_active: Instant,
+    last_active_ms: i64,
     serial: u64,
 }
 
@@ -66,7 +70,7 @@ impl Presence {
         user_id: &str,
         state: PresenceState,
         status_msg: Option<Option<String>>,
-        now: Instant,
+        now_ms: i64,
     ) -> bool {
         let mut table = self.lock();
         if !table.users.contains_key(user_id) && !table.make_room() {
@@ -79,13 +83,13 @@ impl Presence {
             .or_insert_with(|| UserPresence {
                 state: PresenceState::Offline,
                 status_msg: None,
-                last_active: now,
+                last_active_ms: now_ms,
                 serial,
             });
         let status_msg = status_msg.unwrap_or_else(|| entry.status_msg.clone());
         let changed = entry.state != state || entry.status_msg != status_msg;
         if state != PresenceState::Offline {
-            entry.last_active = now;
+            entry.last_active_ms = now_ms;
         }
         entry.state = state;
         entry.status_msg = status_msg;
@@ -97,9 +101,9 @@ impl Presence {
     }
 
     /// The user's presence as `GET /presence/{userId}/status` and /sync show it.
-    pub fn content(&self, user_id: &str, now: Instant) -> Value {
+    pub fn content(&self, user_id: &str, now_ms: i64) -> Value {
         match self.lock().users.get(user_id) {
-            Some(presence) => presence.content(now),
+            Some(presence) => presence.content(now_ms),
             None => json!({"presence": "offline"}),
         }
     }
@@ -110,7 +114,7 @@ impl Presence {
         &self,
         users: &BTreeSet<String>,
         since: u64,
-        now: Instant,
+        now_ms: i64,
     ) -> (u64, Vec<Value>) {
         let table = self.lock();
         let since = if since > table.serial { 0 } else { since };
@@ -122,7 +126,7 @@ impl Presence {
                     json!({
                         "type": "m.presence",
                         "sender": user_id,
-                        "content": presence.content(now),
+                        "content": presence.content(now_ms),
                     })
                 })
             })
@@ -132,6 +136,42 @@ impl Presence {
 
     pub fn serial(&self) -> u64 {
         self.lock().serial
+    }
+
+    /// What to save of the user's presence, if any is known.
+    pub fn saved(&self, user_id: &str) -> Option<SavedPresence> {
+        let table = self.lock();
+        let presence = table.users.get(user_id)?;
+        Some(presence.saved(user_id))
+    }
+
+    /// What to save of everyone's presence.
+    pub fn snapshot(&self) -> Vec<SavedPresence> {
+        let table = self.lock();
+        table
+            .users
+            .iter()
+            .map(|(user_id, presence)| presence.saved(user_id))
+            .collect()
+    }
+
+    /// Takes back saved presence after a restart: everyone offline, with their status message
+    /// and last activity. Users already known (they synced first) keep what they have.
+    pub fn restore(&self, saved: Vec<SavedPresence>) {
+        let mut table = self.lock();
+        for entry in saved {
+            if table.users.contains_key(&entry.user_id) || !table.make_room() {
+                continue;
+            }
+            table.serial += 1;
+            let presence = UserPresence {
+                state: PresenceState::Offline,
+                status_msg: entry.status_msg,
+                last_active_ms: entry.last_active_ms,
+                serial: table.serial,
+            };
+            table.users.insert(entry.user_id, presence);
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, PresenceTable> {
@@ -153,11 +193,19 @@ impl PresenceTable {
 }
 
 impl UserPresence {
-    fn content(&self, now: Instant) -> Value {
-        let idle_ms = now.saturating_duration_since(self.last_active).as_millis();
+    fn saved(&self, user_id: &str) -> SavedPresence {
+        SavedPresence {
+            user_id: user_id.to_owned(),
+            status_msg: self.status_msg.clone(),
+            last_active_ms: self.last_active_ms,
+        }
+    }
+
+    fn content(&self, now_ms: i64) -> Value {
+        let idle_ms = now_ms.saturating_sub(self.last_active_ms).max(0);
         let mut content = json!({
             "presence": self.state.as_str(),
-            "last_active_ago": u64::try_from(idle_ms).unwrap_or(u64::MAX),
+            "last_active_ago": idle_ms,
             "currently_active": self.state == PresenceState::Online,
         });
         if let Some(message) = &self.status_msg {
@@ -174,7 +222,7 @@ mod tests {
     #[test]
     fn changes_are_reported_once_and_unknown_users_are_offline() {
         let presence = Presence::default();
-        let now = Instant::now();
+        let now = 1_700_000_000_000;
         let users: BTreeSet<String> = ["@a:x".to_owned(), "@b:x".to_owned()].into();
         assert_eq!(
             presence.content("@a:x", now),
@@ -197,5 +245,28 @@ mod tests {
         assert_eq!(events[0]["content"]["status_msg"], "on watch");
         let (_, after_restart) = presence.changes_since(&users, serial + 100, now);
         assert_eq!(after_restart.len(), 1);
+    }
+
+    #[test]
+    fn a_restart_keeps_status_messages_and_last_activity_but_not_online() {
+        let before = Presence::default();
+        let then = 1_700_000_000_000;
+        let message = Some(Some("on watch until 0400".to_owned()));
+        before.set("@a:x", PresenceState::Online, message, then);
+        before.set("@b:x", PresenceState::Unavailable, None, then - 5_000);
+        let after = Presence::default();
+        after.set("@b:x", PresenceState::Online, None, then + 60_000);
+        after.restore(before.snapshot());
+        let content = after.content("@a:x", then + 60_000);
+        assert_eq!(
+            content,
+            json!({"presence": "offline", "status_msg": "on watch until 0400",
+                "last_active_ago": 60_000, "currently_active": false})
+        );
+        assert_eq!(after.content("@b:x", then + 60_000)["presence"], "online");
+        let users: BTreeSet<String> = ["@a:x".to_owned()].into();
+        assert_eq!(after.changes_since(&users, 0, then).1.len(), 1);
+        assert_eq!(before.saved("@a:x").unwrap().last_active_ms, then);
+        assert_eq!(before.saved("@z:x"), None);
     }
 }

@@ -166,7 +166,7 @@ impl RoomService {
     fn add_presence(&self, response: &mut Computed) {
         let (serial, events) =
             self.presence
-                .changes_since(&response.sharing, response.since_presence, Instant::now());
+                .changes_since(&response.sharing, response.since_presence, now_ms());
         response.next.presence = serial;
         response.presence = events;
     }

@@ -13,7 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_room_service.sql"),
     include_str!("migrations/0003_room_aliases.sql"),
     include_str!("migrations/0004_device_list_changes.sql"),
-    include_str!("migrations/0005_key_backup.sql"),
+    include_str!("migrations/0005_key_backup_and_presence.sql"),
 ];
 
 /// The schema version this build writes.
@@ -102,6 +102,7 @@ mod tests {
             "device_list_changes",
             "key_backup_versions",
             "key_backup_sessions",
+            "presence",
         ] {
             assert!(tables.iter().any(|name| name == table), "missing {table}");
         }

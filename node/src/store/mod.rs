@@ -16,6 +16,7 @@ pub mod client_data;
 pub mod e2ee;
 pub mod key_backup;
 mod migrations;
+pub mod presence;
 pub mod rooms;
 pub mod timeline;
 

@@ -1,5 +1,7 @@
--- Schema version 5: server-side key backup. Each user's backup versions, numbered from 1;
--- the newest one not deleted is current. The etag counts changes to a version's keys.
+-- Schema version 5: server-side key backup, and presence kept across restarts.
+--
+-- Each user's backup versions, numbered from 1; the newest one not deleted is current. The
+-- etag counts changes to a version's keys.
 CREATE TABLE key_backup_versions (
     user_id        TEXT NOT NULL,
     version        INTEGER NOT NULL,
@@ -21,3 +23,11 @@ CREATE TABLE key_backup_sessions (
     session_data_json   TEXT NOT NULL,
     PRIMARY KEY (user_id, version, room_id, session_id)
 ) STRICT, WITHOUT ROWID;
+-- Each user's status message and last activity (wall-clock milliseconds); the state itself is
+-- not kept, since after a restart nobody is connected until they sync again.
+CREATE TABLE presence (
+    user_id        TEXT PRIMARY KEY,
+    status_msg     TEXT,
+    last_active_ms INTEGER NOT NULL
+) STRICT;
+CREATE INDEX presence_by_activity ON presence (last_active_ms);
