@@ -17,8 +17,8 @@ pub struct Outcome {
 pub struct RoomFacts<'a> {
     pub user_id: &'a str,
     pub joined_members: u64,
-    /// The user's display name in the room, as a compiled body pattern.
-    display_name: Option<Regex>,
+    /// The user's display name in the room, as a body pattern.
+    display_name: Option<Pattern>,
     /// Whether a sender has the power for a notification key such as `room`.
     sender_may_notify: &'a dyn Fn(&str, &str) -> bool,
 }
@@ -33,9 +33,12 @@ impl<'a> RoomFacts<'a> {
         RoomFacts {
             user_id,
             joined_members,
-            display_name: display_name
-                .filter(|name| !name.is_empty())
-                .and_then(|name| body_regex(&regex::escape(name))),
+            display_name: display_name.filter(|name| !name.is_empty()).map(|name| {
+                Pattern::Literal {
+                    text: name.to_lowercase(),
+                    within_words: true,
+                }
+            }),
             sender_may_notify,
         }
     }
@@ -55,7 +58,7 @@ struct CompiledRule {
 
 enum Test {
     Conditions(Vec<Condition>),
-    Body(Option<Regex>),
+    Body(Option<Pattern>),
     Room(String),
     Sender(String),
 }
@@ -63,7 +66,7 @@ enum Test {
 enum Condition {
     EventMatch {
         path: Vec<String>,
-        pattern: Regex,
+        pattern: Pattern,
     },
     PropertyIs {
         path: Vec<String>,
@@ -131,7 +134,7 @@ impl CompiledRule {
             RuleKind::Content => Test::Body(
                 rule.pattern
                     .as_deref()
-                    .and_then(|pattern| body_regex(&glob_regex(pattern))),
+                    .and_then(|pattern| Pattern::new(pattern, true)),
             ),
             RuleKind::Room => Test::Room(rule.rule_id.clone()),
             RuleKind::Sender => Test::Sender(rule.rule_id.clone()),
@@ -188,16 +191,9 @@ impl Condition {
                 path()
                     .zip(condition["pattern"].as_str())
                     .and_then(|(path, pattern)| {
-                        let is_body = path == ["content", "body"];
-                        let regex = glob_regex(pattern);
-                        let pattern = match is_body {
-                            true => body_regex(&regex),
-                            false => whole_value_regex(&regex),
-                        };
-                        Some(Condition::EventMatch {
-                            path,
-                            pattern: pattern?,
-                        })
+                        let within_words = path == ["content", "body"];
+                        let pattern = Pattern::new(pattern, within_words)?;
+                        Some(Condition::EventMatch { path, pattern })
                     })
             }
             Some("event_property_is") => path()
@@ -317,6 +313,68 @@ fn property<'e>(event: &'e Value, path: &[String]) -> Option<&'e Value> {
     path.iter().try_fold(event, |value, part| value.get(part))
 }
 
+/// An `event_match` or content-rule pattern, matched case-insensitively against a whole value
+/// or, for bodies, against any run of it that starts and ends at a word boundary: the ends of
+/// the text or any character outside `[A-Za-z0-9_]`.
+enum Pattern {
+    /// Text without wildcards, as in every predefined rule: compared directly, which spares
+    /// compiling a regular expression per rule on every sync.
+    Literal { text: String, within_words: bool },
+    /// A glob as a regular expression, which matches in linear time whatever the body.
+    Glob(Regex),
+}
+
+impl Pattern {
+    fn new(glob: &str, within_words: bool) -> Option<Pattern> {
+        if !glob.is_empty() && !glob.contains(['*', '?']) {
+            return Some(Pattern::Literal {
+                text: glob.to_lowercase(),
+                within_words,
+            });
+        }
+        let regex = glob_regex(glob);
+        let regex = match within_words {
+            true => format!("(?:^|[^A-Za-z0-9_])(?:{regex})(?:[^A-Za-z0-9_]|$)"),
+            false => format!("^(?:{regex})$"),
+        };
+        // A pattern too large to compile never matches.
+        RegexBuilder::new(&regex)
+            .case_insensitive(true)
+            .dot_matches_new_line(true)
+            .size_limit(1 << 20)
+            .build()
+            .ok()
+            .map(Pattern::Glob)
+    }
+
+    fn is_match(&self, value: &str) -> bool {
+        match self {
+            Pattern::Literal {
+                text,
+                within_words: false,
+            } => match value.is_ascii() {
+                true => value.eq_ignore_ascii_case(text),
+                false => value.to_lowercase() == *text,
+            },
+            Pattern::Literal {
+                text,
+                within_words: true,
+            } => contains_word(&value.to_lowercase(), text),
+            Pattern::Glob(regex) => regex.is_match(value),
+        }
+    }
+}
+
+/// Whether `word` occurs in `text` between word boundaries; both are lowercase.
+fn contains_word(text: &str, word: &str) -> bool {
+    let is_word_byte = |byte: &u8| byte.is_ascii_alphanumeric() || *byte == b'_';
+    text.match_indices(word).any(|(start, found)| {
+        let before = text.as_bytes()[..start].last();
+        let after = text.as_bytes().get(start + found.len());
+        !before.is_some_and(is_word_byte) && !after.is_some_and(is_word_byte)
+    })
+}
+
 /// A glob (`*` any run of characters, `?` exactly one) as a regular expression.
 fn glob_regex(glob: &str) -> String {
     let mut regex = String::with_capacity(glob.len() + 8);
@@ -328,28 +386,6 @@ fn glob_regex(glob: &str) -> String {
         }
     }
     regex
-}
-
-fn whole_value_regex(pattern: &str) -> Option<Regex> {
-    compile(&format!("^(?:{pattern})$"))
-}
-
-/// A match of `pattern` on a substring of a body that starts and ends at a word boundary:
-/// the ends of the body or any character outside `[A-Za-z0-9_]`.
-fn body_regex(pattern: &str) -> Option<Regex> {
-    compile(&format!(
-        "(?:^|[^A-Za-z0-9_])(?:{pattern})(?:[^A-Za-z0-9_]|$)"
-    ))
-}
-
-/// Case-insensitive, `.` across newlines; a pattern too large to compile never matches.
-fn compile(regex: &str) -> Option<Regex> {
-    RegexBuilder::new(regex)
-        .case_insensitive(true)
-        .dot_matches_new_line(true)
-        .size_limit(1 << 20)
-        .build()
-        .ok()
 }
 
 #[cfg(test)]
