@@ -13,6 +13,7 @@ Exits 0 when every step behaved as the Matrix spec says, 1 with a message otherw
 """
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -80,6 +81,8 @@ class Commander:
         self.homeserver = homeserver
         self.user_id = user_id
         home.mkdir()
+        # matrix-commander keeps PID files and looks for config under $HOME: the temporary one.
+        self.environment = {**os.environ, "HOME": str(home)}
         self.credentials = home / "credentials.json"
         self.store = home / "store"
 
@@ -98,6 +101,7 @@ class Commander:
             capture_output=True,
             text=True,
             stdin=subprocess.DEVNULL,
+            env=self.environment,
             timeout=STEP_LIMIT_SECONDS,
         )
         check(
