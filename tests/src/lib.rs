@@ -63,6 +63,59 @@ pub fn run_checked(command: &mut Command) {
     assert!(status.success(), "{command:?} failed with {status}");
 }
 
+/// `target/<subdir>` with the npm packages locked in `sources/package-lock.json` installed by
+/// `npm ci`, again only when the lock file changes. npm's cache stays inside that directory,
+/// so nothing is left outside the checkout.
+pub fn npm_packages(sources: &Path, subdir: &str) -> PathBuf {
+    let dir = target_subdir(subdir);
+    std::fs::create_dir_all(&dir).expect("target/ is writable");
+    let lock = std::fs::read_to_string(sources.join("package-lock.json"))
+        .expect("the client's package-lock.json is committed");
+    let stamp = dir.join("installed-package-lock.json");
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(&lock) {
+        for file in ["package.json", "package-lock.json"] {
+            std::fs::copy(sources.join(file), dir.join(file)).expect("target/ is writable");
+        }
+        run_checked(
+            Command::new("npm")
+                .current_dir(&dir)
+                .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+                .env("npm_config_cache", dir.join("npm-cache")),
+        );
+        std::fs::write(&stamp, lock).expect("target/ is writable");
+    }
+    dir
+}
+
+/// A Python virtual environment in `target/<subdir>` with `requirements` installed, again only
+/// when that file changes; returns the environment's python. pip's cache stays inside it.
+pub fn python_venv(requirements: &Path, subdir: &str) -> PathBuf {
+    let venv = target_subdir(subdir);
+    let python = venv.join("bin/python");
+    if !python.exists() {
+        run_checked(Command::new("python3").arg("-m").arg("venv").arg(&venv));
+    }
+    let wanted = std::fs::read_to_string(requirements).expect("the requirements are committed");
+    let stamp = venv.join("installed-requirements.txt");
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(&wanted) {
+        run_checked(
+            Command::new(&python)
+                .args([
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                ])
+                .arg("-r")
+                .arg(requirements)
+                .env("PIP_CACHE_DIR", venv.join("pip-cache")),
+        );
+        std::fs::write(&stamp, wanted).expect("target/ is writable");
+    }
+    python
+}
+
 /// Whether the end-to-end tests with real clients should run: only with `FLOTILLA_E2E=1`, since
 /// they install packages from a registry on first use. Says so when they are skipped.
 pub fn e2e_requested(test: &str) -> bool {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use flotilla_tests::{e2e_requested, run_checked, run_client_against_fresh_node, target_subdir};
+use flotilla_tests::{e2e_requested, npm_packages, run_client_against_fresh_node};
 
 fn js_sources() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e/js")
@@ -20,28 +20,8 @@ fn js_sources() -> PathBuf {
 /// parallel in one process, so it is prepared once for all of them.
 fn prepared_packages() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(install_packages).clone()
-}
-
-fn install_packages() -> PathBuf {
-    let dir = target_subdir("e2e-js");
-    std::fs::create_dir_all(&dir).unwrap();
-    let lock = std::fs::read_to_string(js_sources().join("package-lock.json")).unwrap();
-    let stamp = dir.join("installed-package-lock.json");
-    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(&lock) {
-        for file in ["package.json", "package-lock.json"] {
-            std::fs::copy(js_sources().join(file), dir.join(file)).unwrap();
-        }
-        // npm's cache stays inside the checkout too, so nothing is left outside it.
-        run_checked(
-            Command::new("npm")
-                .current_dir(&dir)
-                .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-                .env("npm_config_cache", dir.join("npm-cache")),
-        );
-        std::fs::write(&stamp, lock).unwrap();
-    }
-    dir
+    DIR.get_or_init(|| npm_packages(&js_sources(), "e2e-js"))
+        .clone()
 }
 
 /// Runs `script` against a fresh node; skipped unless `FLOTILLA_E2E=1`.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use flotilla_tests::{e2e_requested, run_checked, run_client_against_fresh_node, target_subdir};
+use flotilla_tests::{e2e_requested, python_venv, run_client_against_fresh_node};
 
 fn e2e_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e")
@@ -19,34 +19,9 @@ fn e2e_dir() -> PathBuf {
 /// file run in parallel in one process, so the venv is prepared once for all of them.
 fn prepared_venv() -> PathBuf {
     static PYTHON: OnceLock<PathBuf> = OnceLock::new();
-    PYTHON.get_or_init(prepare_venv).clone()
-}
-
-fn prepare_venv() -> PathBuf {
-    let venv = target_subdir("e2e-venv");
-    let python = venv.join("bin/python");
-    if !python.exists() {
-        run_checked(Command::new("python3").arg("-m").arg("venv").arg(&venv));
-    }
-    let requirements = e2e_dir().join("requirements.txt");
-    let wanted = std::fs::read_to_string(&requirements).unwrap();
-    let stamp = venv.join("installed-requirements.txt");
-    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(&wanted) {
-        run_checked(
-            Command::new(&python)
-                .args([
-                    "-m",
-                    "pip",
-                    "install",
-                    "--quiet",
-                    "--disable-pip-version-check",
-                    "-r",
-                ])
-                .arg(&requirements),
-        );
-        std::fs::write(&stamp, wanted).unwrap();
-    }
-    python
+    PYTHON
+        .get_or_init(|| python_venv(&e2e_dir().join("requirements.txt"), "e2e-venv"))
+        .clone()
 }
 
 /// Runs `script` against a fresh node; skipped unless `FLOTILLA_E2E=1`.

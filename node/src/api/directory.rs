@@ -1,5 +1,7 @@
 //! The room directory's aliases: `PUT`/`GET`/`DELETE /directory/room/{roomAlias}` and
-//! `GET /rooms/{roomId}/aliases`. Looking an alias up needs no access token.
+//! `GET /rooms/{roomId}/aliases`, and a room's directory visibility (`GET
+//! /directory/list/room/{roomId}`; the node publishes no directory, so it has no `PUT`). Looking
+//! an alias or a visibility up needs no access token.
 
 use axum::extract::State;
 use axum::routing::get;
@@ -18,6 +20,7 @@ pub fn routes() -> Router<AppState> {
             get(resolve).put(add).delete(remove),
         )
         .route("/rooms/{room_id}/aliases", get(room_aliases))
+        .route("/directory/list/room/{room_id}", get(visibility))
 }
 
 async fn resolve(
@@ -67,4 +70,12 @@ async fn room_aliases(
 ) -> ApiResult<Json<Value>> {
     let aliases = state.rooms.room_aliases(auth.user_id, room_id).await?;
     Ok(Json(json!({ "aliases": aliases })))
+}
+
+async fn visibility(
+    State(state): State<AppState>,
+    MatrixPath(room_id): MatrixPath<String>,
+) -> ApiResult<Json<Value>> {
+    let visibility = state.rooms.directory_visibility(room_id).await?;
+    Ok(Json(json!({ "visibility": visibility })))
 }

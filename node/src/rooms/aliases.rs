@@ -95,6 +95,18 @@ impl RoomService {
             .ok_or_else(|| MatrixError::not_found("Room alias not found"))
     }
 
+    /// `GET /directory/list/room/{roomId}`: every room this node holds is `private`, since it
+    /// publishes no room directory (crews find rooms by alias or invite).
+    pub async fn directory_visibility(&self, room_id: String) -> Result<&'static str, MatrixError> {
+        self.with_room_store(EventOrigin::Local, move |store| {
+            match store.room(&room_id) {
+                Some(_) => Ok("private"),
+                None => Err(MatrixError::not_found("Unknown room")),
+            }
+        })
+        .await?
+    }
+
     /// `PUT /directory/room/{alias}`: only a member of the room (or a server admin) names it.
     pub async fn add_alias(
         &self,

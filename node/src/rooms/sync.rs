@@ -519,27 +519,41 @@ fn joined_room(
     })
 }
 
+/// The stripped state an invitee sees: the recommended room state, the inviter's membership
+/// (as Synapse sends it; Hydrogen and Element name the inviter from it) and the invite itself.
 fn invite_state(
     store: &SqliteRoomStore,
     membership: &Membership,
     viewer: Viewer,
 ) -> Result<Value, MatrixError> {
     let now = now_ms();
+    let own = client_events(
+        &timeline::events_by_ids(
+            store.connection(),
+            std::slice::from_ref(&membership.event_id),
+        )?,
+        viewer,
+        now,
+    );
+    let inviter = own
+        .first()
+        .and_then(|invite| invite["sender"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let shown = |event: &Value| {
+        let event_type = event["type"].as_str().unwrap_or("");
+        let state_key = event["state_key"].as_str().unwrap_or("");
+        (INVITE_STATE_TYPES.contains(&event_type) && state_key.is_empty())
+            || (event_type == "m.room.member" && state_key == inviter && inviter != viewer.user_id)
+    };
     let mut events: Vec<Value> =
         timeline::current_state_events(store.connection(), &membership.room_id)?
             .iter()
             .filter_map(|row| client_event(row, viewer, now))
-            .filter(|event| {
-                INVITE_STATE_TYPES.contains(&event["type"].as_str().unwrap_or(""))
-                    && event["state_key"] == ""
-            })
+            .filter(shown)
             .map(|event| stripped_event(&event))
             .collect();
-    let own = timeline::events_by_ids(
-        store.connection(),
-        std::slice::from_ref(&membership.event_id),
-    )?;
-    events.extend(client_events(&own, viewer, now));
+    events.extend(own);
     Ok(json!({"invite_state": {"events": events}}))
 }
 

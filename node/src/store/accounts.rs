@@ -171,6 +171,8 @@ fn device_from_row(row: &rusqlite::Row) -> rusqlite::Result<Device> {
 }
 
 /// False if the user has no such device.
+/// Renames a device; `None` keeps its name, as the spec says of a `PUT /devices/{deviceId}`
+/// without `display_name`. Whether the device exists.
 pub fn set_device_display_name(
     connection: &Connection,
     user_id: &str,
@@ -178,7 +180,8 @@ pub fn set_device_display_name(
     display_name: Option<&str>,
 ) -> Result<bool, StoreError> {
     let updated = connection.execute(
-        "UPDATE devices SET display_name = ?3 WHERE user_id = ?1 AND device_id = ?2",
+        "UPDATE devices SET display_name = coalesce(?3, display_name)
+         WHERE user_id = ?1 AND device_id = ?2",
         params![user_id, device_id, display_name],
     )?;
     Ok(updated == 1)
@@ -347,6 +350,9 @@ mod tests {
         assert!(token_owner(&connection, "secret-3").unwrap().is_none());
 
         assert!(set_device_display_name(&connection, ALICE, "PHONE", Some("Old phone")).unwrap());
+        assert!(set_device_display_name(&connection, ALICE, "PHONE", None).unwrap());
+        let kept = get_device(&connection, ALICE, "PHONE").unwrap().unwrap();
+        assert_eq!(kept.display_name.as_deref(), Some("Old phone"));
         assert!(!set_device_display_name(&connection, ALICE, "NONE", Some("x")).unwrap());
 
         assert!(delete_device(&connection, ALICE, "PHONE").unwrap());

@@ -173,19 +173,26 @@ async fn devices_are_listed_read_and_renamed() {
     let response = node.get(path, Some(&laptop.token)).await;
     assert_eq!(response.body["display_name"], "Chart room");
     assert_eq!(response.body["device_id"], "LAPTOP");
+    // Without `display_name` (matrix-commander sends `device_name`) the name is kept.
+    let unnamed = node
+        .put(path, Some(&alice.token), json!({ "device_name": "x" }))
+        .await;
+    assert_eq!(unnamed.status, StatusCode::OK);
+    let response = node.get(path, Some(&laptop.token)).await;
+    assert_eq!(response.body["display_name"], "Chart room");
     let missing = "/_matrix/client/v3/devices/NOPE";
     assert_error(
         &node.get(missing, Some(&alice.token)).await,
         StatusCode::NOT_FOUND,
         "M_NOT_FOUND",
     );
-    assert_error(
-        &node
-            .put(missing, Some(&alice.token), json!({ "display_name": "x" }))
-            .await,
-        StatusCode::NOT_FOUND,
-        "M_NOT_FOUND",
-    );
+    for body in [json!({ "display_name": "x" }), json!({})] {
+        assert_error(
+            &node.put(missing, Some(&alice.token), body).await,
+            StatusCode::NOT_FOUND,
+            "M_NOT_FOUND",
+        );
+    }
     let bob = node.register("bob").await;
     assert_error(
         &node.get(path, Some(&bob.token)).await,

@@ -325,3 +325,30 @@ async fn a_canonical_alias_may_add_only_aliases_of_the_room() {
     let cleared = put_canonical(json!({})).await;
     assert_eq!(cleared.status, StatusCode::OK, "{}", cleared.body);
 }
+
+#[tokio::test]
+async fn rooms_are_private_in_the_directory_the_node_does_not_publish() {
+    let node = TestNode::new();
+    let alice = node.register("alice").await;
+    let room_id = create_room(&node, &alice, json!({"visibility": "public"})).await;
+    let path = format!("{V3}/directory/list/room/{room_id}");
+    // No access token needed.
+    let listed = node.get(&path, None).await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert_eq!(listed.body, json!({"visibility": "private"}));
+    assert_error(
+        &node
+            .get(&format!("{V3}/directory/list/room/!nowhere"), None)
+            .await,
+        StatusCode::NOT_FOUND,
+        "M_NOT_FOUND",
+    );
+    // With no directory to publish in, a room cannot be listed.
+    assert_error(
+        &node
+            .put(&path, Some(&alice.token), json!({"visibility": "public"}))
+            .await,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "M_UNRECOGNIZED",
+    );
+}

@@ -195,11 +195,19 @@ async fn invites_and_leaves_have_their_sections() {
     };
     assert!(has("m.room.member", &bob.user_id), "{invite_state:?}");
     assert!(has("m.room.create", "") && has("m.room.name", "") && has("m.room.join_rules", ""));
-    let own = invite_state
-        .iter()
-        .find(|e| e["type"] == "m.room.member")
-        .unwrap();
+    let member = |user_id: &str| {
+        invite_state
+            .iter()
+            .find(|e| e["type"] == "m.room.member" && e["state_key"] == user_id)
+            .unwrap_or_else(|| panic!("no membership of {user_id} in {invite_state:?}"))
+    };
+    let own = member(&bob.user_id);
     assert_eq!(own["content"]["membership"], "invite");
+    assert_eq!(own["sender"], alice.user_id.as_str());
+    // The inviter's own membership, which clients name the inviter from.
+    assert_eq!(member(&alice.user_id)["content"]["membership"], "join");
+    let members = invite_state.iter().filter(|e| e["type"] == "m.room.member");
+    assert_eq!(members.count(), 2, "no other members: {invite_state:?}");
     let since = invited["next_batch"].as_str().unwrap().to_owned();
     assert_eq!(join(&node, &bob, &room_id).await.status, StatusCode::OK);
     let joined = sync(&node, &bob, &format!("since={since}")).await;
