@@ -20,6 +20,8 @@ pub struct Config {
     pub default_room_version: RoomVersion,
     /// The largest request body the API accepts, in bytes.
     pub max_request_bytes: usize,
+    /// The largest file the media repository accepts, in bytes.
+    pub max_upload_bytes: u64,
     pub registration: RegistrationConfig,
     pub rate_limits: RateLimitConfig,
     pub mesh: MeshConfig,
@@ -112,6 +114,7 @@ pub struct ConfigLayer {
     pub listen: Option<String>,
     pub default_room_version: Option<String>,
     pub max_request_bytes: Option<usize>,
+    pub max_upload_bytes: Option<u64>,
     #[serde(default)]
     pub registration: RegistrationLayer,
     #[serde(default)]
@@ -142,6 +145,8 @@ pub struct RateLimitLayer {
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8008";
 pub const DEFAULT_MAX_REQUEST_BYTES: usize = 1024 * 1024;
+/// 50 MiB: photos and documents, not video archives.
+pub const DEFAULT_MAX_UPLOAD_BYTES: u64 = 50 * 1024 * 1024;
 pub const ENV_PREFIX: &str = "FLOTILLA_";
 /// The environment variable naming the config file, read when `--config` is absent.
 pub const CONFIG_FILE_ENV: &str = "FLOTILLA_CONFIG";
@@ -169,6 +174,7 @@ impl Config {
                 .expect("the default listen address parses"),
             default_room_version: RoomVersion::V12,
             max_request_bytes: DEFAULT_MAX_REQUEST_BYTES,
+            max_upload_bytes: DEFAULT_MAX_UPLOAD_BYTES,
             registration: RegistrationConfig {
                 mode: RegistrationMode::Auto,
                 tokens: Vec::new(),
@@ -233,6 +239,9 @@ impl Config {
         }
         if let Some(bytes) = layer.max_request_bytes {
             self.max_request_bytes = bytes;
+        }
+        if let Some(bytes) = layer.max_upload_bytes {
+            self.max_upload_bytes = bytes;
         }
         if let Some(mode) = layer.registration.mode {
             self.registration.mode = parse_value("registration.mode", &mode)?;
@@ -418,6 +427,7 @@ fn layer_from_env(env: &HashMap<String, String>) -> Result<ConfigLayer, ConfigEr
         listen: variables.get("LISTEN"),
         default_room_version: variables.get("DEFAULT_ROOM_VERSION"),
         max_request_bytes: variables.parsed("MAX_REQUEST_BYTES")?,
+        max_upload_bytes: variables.parsed("MAX_UPLOAD_BYTES")?,
         registration: RegistrationLayer {
             mode: variables.get("REGISTRATION_MODE"),
             tokens: variables.get("REGISTRATION_TOKENS").map(|tokens| {
@@ -494,6 +504,10 @@ default_room_version = "12"
 
 # Largest request body accepted, in bytes; larger requests get 413 M_TOO_LARGE.
 max_request_bytes = 1048576
+
+# Largest file a client may upload to the media repository, in bytes (default 50 MiB); larger
+# uploads get 413 M_TOO_LARGE. Media stays on this node: the mesh carries room events only.
+max_upload_bytes = 52428800
 
 # libp2p addresses where other nodes reach this one (FLOTILLA_P2P_LISTEN, comma-separated).
 p2p_listen = ["/ip4/0.0.0.0/tcp/7400"]
@@ -621,6 +635,7 @@ mod tests {
             ("HOME", "/h"),
             ("FLOTILLA_DEFAULT_ROOM_VERSION", "11"),
             ("FLOTILLA_MAX_REQUEST_BYTES", "4096"),
+            ("FLOTILLA_MAX_UPLOAD_BYTES", "8192"),
             ("FLOTILLA_REGISTRATION_MODE", "token"),
             ("FLOTILLA_REGISTRATION_TOKENS", " one, two ,,"),
             ("FLOTILLA_RATE_LIMITS_CLIENT_PER_SECOND", "2.5"),
@@ -650,6 +665,7 @@ mod tests {
         assert_eq!(config.mesh.ping_interval_s, 600);
         assert_eq!(config.default_room_version, RoomVersion::V11);
         assert_eq!(config.max_request_bytes, 4096);
+        assert_eq!(config.max_upload_bytes, 8192);
         assert_eq!(config.registration.mode, RegistrationMode::Token);
         assert_eq!(config.registration.tokens, ["one", "two"]);
         assert_eq!(

@@ -50,6 +50,12 @@ pub fn new_device_id() -> Result<String, CredentialError> {
         .collect())
 }
 
+/// 192 random bits in URL-safe base64: the characters the spec allows in a media ID, and
+/// unguessable, since knowing an `mxc://` URI is enough to download it.
+pub fn new_media_id() -> Result<String, CredentialError> {
+    Ok(URL_SAFE_NO_PAD.encode(random_bytes::<24>()?))
+}
+
 pub fn new_session_id() -> Result<String, CredentialError> {
     Ok(URL_SAFE_NO_PAD.encode(random_bytes::<18>()?))
 }

@@ -3,6 +3,7 @@
 //! - [`config`]: settings from defaults, a TOML file, the environment and the command line.
 //! - [`identity`]: the node's ed25519 key, server name and libp2p PeerId.
 //! - [`store`]: the SQLite store and its migrations.
+//! - [`media`]: the files of the local media repository.
 //! - [`rooms`]: the room service, /sync, and the hook the mesh uses to store and hear events.
 //! - [`api`]: the Matrix Client-Server API.
 
@@ -11,6 +12,7 @@ pub mod api;
 pub mod config;
 pub mod credentials;
 pub mod identity;
+pub mod media;
 pub mod mesh;
 pub mod push;
 pub mod rooms;

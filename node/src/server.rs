@@ -52,6 +52,12 @@ pub async fn run(
         source,
     })?;
     let identity = NodeIdentity::load_or_create(&config.data_dir)?;
+    crate::media::MediaFiles::new(&config.data_dir)
+        .remove_partial_uploads()
+        .map_err(|source| NodeError::DataDir {
+            path: config.data_dir.clone(),
+            source,
+        })?;
     let (store, store_thread) = Store::open(&config.database_file())?;
     let listener = TcpListener::bind(config.listen)
         .await

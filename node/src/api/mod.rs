@@ -12,6 +12,7 @@ pub mod extract;
 mod filter;
 mod key_backup;
 mod keys;
+mod media;
 mod presence;
 mod profile;
 mod push_rules;
@@ -57,6 +58,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(discovery::unversioned_routes())
         .merge(register::v1_routes())
+        .merge(media::routes())
         .nest("/_matrix/client/v3", client_v3.clone())
         .nest("/_matrix/client/r0", client_v3)
         .fallback(unrecognized)

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use super::ratelimit::RateLimiter;
 use crate::config::Config;
 use crate::identity::NodeIdentity;
+use crate::media::MediaFiles;
 use crate::rooms::RoomService;
 use crate::store::Store;
 
@@ -14,6 +15,8 @@ pub struct AppState {
     pub identity: Arc<NodeIdentity>,
     pub store: Store,
     pub rate_limiter: Arc<RateLimiter>,
+    /// The files of the media repository (their metadata is in the store).
+    pub media: MediaFiles,
     /// Rooms, /sync notifications, and the hook for the mesh (see [`crate::rooms`]).
     pub rooms: RoomService,
 }
@@ -23,6 +26,7 @@ impl AppState {
         let key = identity.server_key();
         AppState {
             rooms: RoomService::new(store.clone(), key),
+            media: MediaFiles::new(&config.data_dir),
             rate_limiter: Arc::new(RateLimiter::new(config.rate_limits.clone())),
             config: Arc::new(config),
             identity: Arc::new(identity),

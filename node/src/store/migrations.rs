@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_room_aliases.sql"),
     include_str!("migrations/0004_device_list_changes.sql"),
     include_str!("migrations/0005_key_backup_and_presence.sql"),
+    include_str!("migrations/0006_media.sql"),
 ];
 
 /// The schema version this build writes.

@@ -15,6 +15,7 @@ mod cache;
 pub mod client_data;
 pub mod e2ee;
 pub mod key_backup;
+pub mod media;
 mod migrations;
 pub mod presence;
 pub mod rooms;

@@ -7,6 +7,7 @@ mod discovery;
 mod e2ee;
 mod key_backup;
 mod lazy_members;
+mod media;
 mod presence;
 mod prev_content;
 mod push_rules;

@@ -23,6 +23,13 @@ pub struct Response {
     pub body: Value,
 }
 
+/// A response kept as bytes.
+pub struct RawResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: axum::body::Bytes,
+}
+
 /// A logged-in user.
 pub struct Session {
     pub user_id: String,
@@ -77,6 +84,16 @@ impl TestNode {
             status,
             headers,
             body,
+        }
+    }
+
+    /// A request whose answer may be anything (a downloaded file), kept as bytes.
+    pub async fn send_for_bytes(&self, request: Request<Body>) -> RawResponse {
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        RawResponse {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.into_body().collect().await.unwrap().to_bytes(),
         }
     }
 
