@@ -1,7 +1,8 @@
 //! The room directory's aliases: `PUT`/`GET`/`DELETE /directory/room/{roomAlias}` and
 //! `GET /rooms/{roomId}/aliases`, and a room's directory visibility (`GET
 //! /directory/list/room/{roomId}`; the node publishes no directory, so it has no `PUT`). Looking
-//! an alias or a visibility up needs no access token.
+//! an alias or a visibility up needs no access token. The public room list is therefore always
+//! empty.
 
 use axum::extract::State;
 use axum::routing::get;
@@ -21,6 +22,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route("/rooms/{room_id}/aliases", get(room_aliases))
         .route("/directory/list/room/{room_id}", get(visibility))
+        .route("/publicRooms", get(public_rooms).post(search_public_rooms))
 }
 
 async fn resolve(
@@ -78,4 +80,17 @@ async fn visibility(
 ) -> ApiResult<Json<Value>> {
     let visibility = state.rooms.directory_visibility(room_id).await?;
     Ok(Json(json!({ "visibility": visibility })))
+}
+
+/// No room is published, so the list is empty; like Synapse, listing needs no token.
+async fn public_rooms() -> Json<Value> {
+    Json(empty_room_list())
+}
+
+async fn search_public_rooms(_auth: Auth) -> Json<Value> {
+    Json(empty_room_list())
+}
+
+fn empty_room_list() -> Value {
+    json!({ "chunk": [], "total_room_count_estimate": 0 })
 }

@@ -14,8 +14,9 @@ use super::extract::{Auth, JsonBody, MatrixPath};
 use super::state::AppState;
 use crate::rooms::create::{CreateRoomRequest, Profile, requested_version};
 use crate::rooms::timeline::Reader;
-use crate::store::accounts;
+use crate::store::media::forget_room;
 use crate::store::rooms::LocalOrigin;
+use crate::store::{accounts, timeline};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -24,6 +25,7 @@ pub fn routes() -> Router<AppState> {
         .route("/rooms/{room_id}/join", post(join))
         .route("/rooms/{room_id}/invite", post(invite))
         .route("/rooms/{room_id}/leave", post(leave))
+        .route("/rooms/{room_id}/forget", post(forget))
         .route("/rooms/{room_id}/kick", post(kick))
         .route("/rooms/{room_id}/ban", post(ban))
         .route("/rooms/{room_id}/unban", post(unban))
@@ -154,6 +156,33 @@ async fn leave(
     let target = auth.user_id.clone();
     let content = json!({"membership": "leave"});
     set_membership(&state, &auth, room_id, &target, content, body.reason).await?;
+    Ok(Json(json!({})))
+}
+
+/// Hides a room the user has left from their `/sync` and room lists, until their membership
+/// changes again. A room the user never was in has nothing to forget.
+async fn forget(
+    State(state): State<AppState>,
+    auth: Auth,
+    MatrixPath(room_id): MatrixPath<String>,
+) -> ApiResult<Json<Value>> {
+    let user_id = auth.user_id;
+    let still_in = state
+        .store
+        .call(move |connection| {
+            let Some(membership) = timeline::membership(connection, &room_id, &user_id)? else {
+                return Ok(false);
+            };
+            if !matches!(membership.membership.as_str(), "leave" | "ban") {
+                return Ok(true);
+            }
+            forget_room(connection, &user_id, &room_id, &membership.event_id)?;
+            Ok(false)
+        })
+        .await?;
+    if still_in {
+        return Err(MatrixError::unknown("The user has not left the room"));
+    }
     Ok(Json(json!({})))
 }
 

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::error::{ApiResult, MatrixError};
-use super::extract::{Auth, ClientIp, JsonBody};
+use super::extract::{Auth, ClientIp, JsonBody, MatrixPath};
 use super::state::AppState;
 use super::uia::{self, Identifier};
 use crate::credentials;
@@ -19,6 +19,7 @@ pub fn routes() -> Router<AppState> {
         .route("/account/whoami", get(whoami))
         .route("/logout", post(logout))
         .route("/logout/all", post(logout_all))
+        .route("/user/{user_id}/openid/request_token", post(openid_token))
 }
 
 async fn login_flows() -> Json<Value> {
@@ -109,4 +110,25 @@ async fn logout_all(State(state): State<AppState>, auth: Auth) -> ApiResult<Json
         .call(move |connection| accounts::delete_all_devices(connection, &auth.user_id))
         .await?;
     Ok(Json(json!({})))
+}
+
+/// How long an OpenID token is said to be valid.
+const OPENID_TOKEN_LIFETIME_S: u64 = 3600;
+
+/// An OpenID token for a third party to verify the user's identity. Verifying one needs the
+/// federation API, which a node does not serve, so nothing is stored: the token is opaque and
+/// proves nothing to anyone, but clients that ask for one (widgets, integrations) get an answer.
+async fn openid_token(
+    State(state): State<AppState>,
+    auth: Auth,
+    MatrixPath(user_id): MatrixPath<String>,
+) -> ApiResult<Json<Value>> {
+    auth.require_self(&user_id)?;
+    let token = credentials::new_access_token().map_err(MatrixError::internal)?;
+    Ok(Json(json!({
+        "access_token": token,
+        "token_type": "Bearer",
+        "matrix_server_name": state.server_name(),
+        "expires_in": OPENID_TOKEN_LIFETIME_S,
+    })))
 }

@@ -135,14 +135,17 @@ pub struct Membership {
     pub stream_pos: i64,
 }
 
-/// Every room the user has a membership in.
+/// Every room the user has a membership in and has not forgotten.
 pub fn memberships_of(
     connection: &Connection,
     user_id: &str,
 ) -> Result<Vec<Membership>, StoreError> {
     let mut statement = connection.prepare_cached(
-        "SELECT room_id, membership, event_id, stream_pos FROM room_memberships
-         WHERE user_id = ?1 ORDER BY stream_pos",
+        "SELECT room_id, membership, event_id, stream_pos FROM room_memberships AS m
+         WHERE user_id = ?1 AND NOT EXISTS (
+             SELECT 1 FROM forgotten_rooms AS f
+             WHERE f.user_id = m.user_id AND f.room_id = m.room_id AND f.event_id = m.event_id)
+         ORDER BY stream_pos",
     )?;
     let rows = statement
         .query_map([user_id], |row| {

@@ -352,3 +352,32 @@ async fn rooms_are_private_in_the_directory_the_node_does_not_publish() {
         "M_UNRECOGNIZED",
     );
 }
+
+#[tokio::test]
+async fn the_public_room_list_is_empty_since_nothing_is_published() {
+    let node = TestNode::new();
+    let alice = node.register("alice").await;
+    create_room(
+        &node,
+        &alice,
+        json!({"preset": "public_chat", "visibility": "public"}),
+    )
+    .await;
+    let empty = json!({"chunk": [], "total_room_count_estimate": 0});
+    let listed = node.get(&format!("{V3}/publicRooms"), None).await;
+    assert_eq!(listed.status, StatusCode::OK);
+    assert_eq!(listed.body, empty);
+    let searched = node
+        .post(
+            &format!("{V3}/publicRooms"),
+            Some(&alice.token),
+            json!({"filter": {"generic_search_term": "deck"}, "limit": 10}),
+        )
+        .await;
+    assert_eq!(searched.status, StatusCode::OK);
+    assert_eq!(searched.body, empty);
+    let anonymous = node
+        .post(&format!("{V3}/publicRooms"), None, json!({}))
+        .await;
+    assert_error(&anonymous, StatusCode::UNAUTHORIZED, "M_MISSING_TOKEN");
+}

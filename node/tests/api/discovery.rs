@@ -271,3 +271,12 @@ async fn internal_errors_do_not_leak_details() {
         "{text}"
     );
 }
+
+/// A node's server name is its key in hex, not a DNS name a client could look up, so there is
+/// no well-known document to serve.
+#[tokio::test]
+async fn there_is_no_well_known_client_document() {
+    let node = TestNode::new();
+    let response = node.get("/.well-known/matrix/client", None).await;
+    assert_eq!(response.status, StatusCode::NOT_FOUND);
+}

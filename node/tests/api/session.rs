@@ -213,3 +213,27 @@ async fn logout_all_kills_every_token() {
         .await;
     assert_error(&response, StatusCode::UNAUTHORIZED, "M_MISSING_TOKEN");
 }
+
+#[tokio::test]
+async fn openid_tokens_are_issued_only_for_oneself() {
+    let node = TestNode::new();
+    let alice = node.register("alice").await;
+    let path = format!(
+        "/_matrix/client/v3/user/{}/openid/request_token",
+        alice.user_id
+    );
+    let response = node.post(&path, Some(&alice.token), json!({})).await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    assert!(response.body["access_token"].as_str().unwrap().len() > 20);
+    assert_eq!(response.body["token_type"], "Bearer");
+    assert_eq!(
+        response.body["matrix_server_name"],
+        node.server_name.as_str()
+    );
+    assert_eq!(response.body["expires_in"], 3600);
+    let bob = node.register("bob").await;
+    let other = node.post(&path, Some(&bob.token), json!({})).await;
+    assert_error(&other, StatusCode::FORBIDDEN, "M_FORBIDDEN");
+    let anonymous = node.post(&path, None, json!({})).await;
+    assert_error(&anonymous, StatusCode::UNAUTHORIZED, "M_MISSING_TOKEN");
+}

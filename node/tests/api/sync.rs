@@ -449,3 +449,57 @@ async fn a_display_name_beyond_ascii_is_found_in_any_case() {
         json!({"notification_count": 2, "highlight_count": 1})
     );
 }
+
+#[tokio::test]
+async fn a_forgotten_room_leaves_sync_until_the_membership_changes() {
+    let node = TestNode::new();
+    let (alice, bob) = (node.register("alice").await, node.register("bob").await);
+    let room_id = create_room(&node, &alice, json!({"preset": "public_chat"})).await;
+    assert_eq!(join(&node, &bob, &room_id).await.status, StatusCode::OK);
+    let forget = format!("{V3}/rooms/{room_id}/forget");
+    let still_joined = node.post(&forget, Some(&bob.token), json!({})).await;
+    assert_error(&still_joined, StatusCode::BAD_REQUEST, "M_UNKNOWN");
+    let anonymous = node.post(&forget, None, json!({})).await;
+    assert_error(&anonymous, StatusCode::UNAUTHORIZED, "M_MISSING_TOKEN");
+    let since = sync(&node, &bob, "").await["next_batch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let leave = node
+        .post(
+            &format!("{V3}/rooms/{room_id}/leave"),
+            Some(&bob.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(leave.status, StatusCode::OK);
+    let with_leaves = "filter=%7B%22room%22%3A%7B%22include_leave%22%3Atrue%7D%7D";
+    let left = sync(&node, &bob, with_leaves).await;
+    assert!(left["rooms"]["leave"].get(&room_id).is_some(), "{left}");
+
+    let forgotten = node.post(&forget, Some(&bob.token), json!({})).await;
+    assert_eq!(forgotten.status, StatusCode::OK, "{}", forgotten.body);
+    for query in [with_leaves.to_owned(), format!("since={since}")] {
+        let response = sync(&node, &bob, &query).await;
+        assert!(
+            response["rooms"]["leave"].get(&room_id).is_none(),
+            "{response}"
+        );
+    }
+    let never_in = create_room(&node, &alice, json!({})).await;
+    let nothing = node
+        .post(
+            &format!("{V3}/rooms/{never_in}/forget"),
+            Some(&bob.token),
+            json!({}),
+        )
+        .await;
+    assert_eq!(nothing.status, StatusCode::OK);
+
+    assert_eq!(join(&node, &bob, &room_id).await.status, StatusCode::OK);
+    let rejoined = sync(&node, &bob, "").await;
+    assert!(
+        rejoined["rooms"]["join"].get(&room_id).is_some(),
+        "{rejoined}"
+    );
+}
