@@ -2,13 +2,15 @@
 
 Two users register; the first creates a room and invites the second, who joins; three
 messages arrive in order through incremental long-poll sync; /messages pages backwards and
-forwards across several pages; logout invalidates the token.
+forwards across several pages; an uploaded image downloads byte for byte; logout invalidates
+the token.
 
 Usage: python rooms_and_sync.py HOMESERVER_URL
 Exits 0 when every step behaved as the Matrix spec says, 1 with a message otherwise.
 """
 
 import asyncio
+import io
 import sys
 import time
 
@@ -17,6 +19,7 @@ from nio import (
     InviteInfo,
     JoinResponse,
     LogoutResponse,
+    MemoryDownloadResponse,
     MessageDirection,
     RegisterResponse,
     RoomCreateResponse,
@@ -25,6 +28,7 @@ from nio import (
     RoomMessageText,
     RoomSendResponse,
     SyncResponse,
+    UploadResponse,
     WhoamiError,
 )
 
@@ -140,6 +144,19 @@ async def history_pages(alice: AsyncClient, room_id: str) -> None:
     print(f"/messages paged {len(backwards)} messages backwards and {len(forwards)} forwards")
 
 
+async def image_round_trip(alice: AsyncClient, bob: AsyncClient) -> None:
+    image = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 64
+    uploaded, _ = await alice.upload(
+        io.BytesIO(image), content_type="image/png", filename="chart.png", filesize=len(image)
+    )
+    check(isinstance(uploaded, UploadResponse), f"upload: {uploaded}")
+    downloaded = await bob.download(uploaded.content_uri)
+    check(isinstance(downloaded, MemoryDownloadResponse), f"download: {downloaded}")
+    check(downloaded.body == image, f"downloaded {len(downloaded.body)} bytes")
+    check(downloaded.content_type == "image/png", f"type {downloaded.content_type}")
+    print(f"{len(image)} bytes uploaded and downloaded as {uploaded.content_uri}")
+
+
 async def logout_invalidates(client: AsyncClient) -> None:
     token = client.access_token
     response = await client.logout()
@@ -158,6 +175,7 @@ async def run(homeserver: str) -> None:
         room_id = await invite_and_join(alice, bob)
         await messages_arrive_in_order(alice, bob, room_id)
         await history_pages(alice, room_id)
+        await image_round_trip(alice, bob)
         await logout_invalidates(bob)
     finally:
         await alice.close()
