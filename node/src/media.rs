@@ -166,4 +166,22 @@ mod tests {
         }
         assert!(!is_valid_media_id(&"a".repeat(MAX_MEDIA_ID_LEN + 1)));
     }
+
+    #[tokio::test]
+    async fn a_committed_file_stays_and_interrupted_uploads_go_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let files = MediaFiles::new(dir.path());
+        files
+            .remove_partial_uploads()
+            .expect("nothing to remove is fine");
+        let received = files.receive(Body::from("kept"), 10).await.unwrap();
+        assert_eq!(received.size, 4);
+        files.commit(received, "keptfile").await.unwrap();
+        let interrupted = files.receive(Body::from("half"), 10).await.unwrap();
+        assert!(interrupted.partial.exists());
+        files.remove_partial_uploads().unwrap();
+        assert!(!interrupted.partial.exists());
+        let path = files.path_of("keptfile").unwrap();
+        assert_eq!(std::fs::read(path).unwrap(), b"kept");
+    }
 }
