@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_room_service.sql"),
     include_str!("migrations/0003_room_aliases.sql"),
     include_str!("migrations/0004_device_list_changes.sql"),
+    include_str!("migrations/0006_cross_signing_keys.sql"),
 ];
 
 /// The schema version this build writes.
@@ -85,6 +86,7 @@ mod tests {
             "account_data",
             "stream_positions",
             "device_keys",
+            "cross_signing_keys",
             "one_time_keys",
             "fallback_keys",
             "to_device_messages",
