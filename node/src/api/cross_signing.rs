@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::post;
 use axum::{Json, Router};
 use dag::signing::{verify_json, verifying_key_from_base64};
@@ -77,7 +78,7 @@ async fn upload_keys(
     auth: Auth,
     JsonBody(request): JsonBody<UploadKeysRequest>,
 ) -> ApiResult<Json<Value>> {
-    let user_id = auth.user_id.clone();
+    let user_id = auth.user_id;
     let uploaded: Vec<(KeyUsage, Map<String, Value>)> = [
         (KeyUsage::Master, request.master_key),
         (KeyUsage::SelfSigning, request.self_signing_key),
@@ -91,47 +92,8 @@ async fn upload_keys(
         .store
         .call(move |connection| cross_signing::cross_signing_keys(connection, &owner))
         .await?;
-    let master = match uploaded
-        .iter()
-        .find(|(usage, _)| *usage == KeyUsage::Master)
-    {
-        Some((_, key)) => Some(key.clone()),
-        None => stored
-            .get(&KeyUsage::Master)
-            .and_then(|json| serde_json::from_str(json).ok()),
-    };
-    let master_public = match &master {
-        Some(master) => Some(checked_key(master, &user_id, KeyUsage::Master)?),
-        None => None,
-    };
-    for (usage, key) in &uploaded {
-        checked_key(key, &user_id, *usage)?;
-        if *usage == KeyUsage::Master {
-            continue;
-        }
-        let Some(master_public) = &master_public else {
-            return Err(MatrixError::invalid_param(
-                "Upload a master key before the keys it signs",
-            ));
-        };
-        if !signed_by(key, &user_id, master_public, master_public) {
-            return Err(MatrixError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                "M_INVALID_SIGNATURE",
-                format!("The {} key is not signed by the master key", usage.as_str()),
-            ));
-        }
-    }
-    // Re-authentication guards replacing keys; a first upload, or one that changes nothing
-    // (a client retrying), needs none.
-    let replaces = stored.contains_key(&KeyUsage::Master)
-        && uploaded.iter().any(|(usage, key)| {
-            stored
-                .get(usage)
-                .and_then(|json| serde_json::from_str::<Value>(json).ok())
-                .is_none_or(|stored| stored != Value::Object(key.clone()))
-        });
-    if replaces {
+    check_upload(&uploaded, &stored, &user_id)?;
+    if replaces_keys(&uploaded, &stored) {
         uia::require_reauthentication(&state, &user_id, request.auth).await?;
     }
     state
@@ -149,6 +111,57 @@ async fn upload_keys(
     Ok(Json(json!({})))
 }
 
+/// Every uploaded key is well formed, and each one other than the master key is signed by
+/// the master key (the uploaded one, else the stored one).
+fn check_upload(
+    uploaded: &[(KeyUsage, Map<String, Value>)],
+    stored: &BTreeMap<KeyUsage, String>,
+    user_id: &str,
+) -> Result<(), MatrixError> {
+    let master = match uploaded
+        .iter()
+        .find(|(usage, _)| *usage == KeyUsage::Master)
+    {
+        Some((_, key)) => Some(key.clone()),
+        None => stored_object(stored.get(&KeyUsage::Master).cloned()),
+    };
+    let master_public = match &master {
+        Some(master) => Some(checked_key(master, user_id, KeyUsage::Master)?),
+        None => None,
+    };
+    for (usage, key) in uploaded {
+        checked_key(key, user_id, *usage)?;
+        if *usage == KeyUsage::Master {
+            continue;
+        }
+        let Some(master_public) = &master_public else {
+            return Err(MatrixError::invalid_param(
+                "Upload a master key before the keys it signs",
+            ));
+        };
+        if !signed_by(key, user_id, master_public, master_public) {
+            return Err(MatrixError::new(
+                StatusCode::BAD_REQUEST,
+                "M_INVALID_SIGNATURE",
+                format!("The {} key is not signed by the master key", usage.as_str()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether the upload replaces a key the user has, which needs re-authentication. A first
+/// upload needs none, nor does one that changes nothing (a client retrying), as the spec has it.
+fn replaces_keys(
+    uploaded: &[(KeyUsage, Map<String, Value>)],
+    stored: &BTreeMap<KeyUsage, String>,
+) -> bool {
+    stored.contains_key(&KeyUsage::Master)
+        && uploaded
+            .iter()
+            .any(|(usage, key)| stored_object(stored.get(usage).cloned()).as_ref() != Some(key))
+}
+
 /// `{user_id: {key_id: signed object}}`, where the key ID is a device ID or the base64 public
 /// part of a master key.
 type SignatureUpload = BTreeMap<String, BTreeMap<String, Map<String, Value>>>;
@@ -158,16 +171,27 @@ async fn upload_signatures(
     auth: Auth,
     JsonBody(upload): JsonBody<SignatureUpload>,
 ) -> ApiResult<Json<Value>> {
-    let local: Vec<_> = upload
+    let (local, remote): (Vec<_>, Vec<_>) = upload
         .into_iter()
-        .filter(|(user_id, _)| state.local_part(user_id).is_some())
-        .collect();
+        .partition(|(user_id, _)| state.local_part(user_id).is_some());
+    // Keys of users on other nodes do not travel over the mesh yet (#4), so neither do
+    // signatures on them.
+    let mut failures = Map::new();
+    for (user_id, objects) in remote {
+        let keys: Map<String, Value> = objects
+            .into_keys()
+            .map(|key_id| {
+                let failure = json!({"errcode": "M_NOT_FOUND", "error": "Not a user of this node"});
+                (key_id, failure)
+            })
+            .collect();
+        failures.insert(user_id, Value::Object(keys));
+    }
     let signer = auth.user_id;
     let failures = state
         .store
         .call(move |connection| {
             let transaction = connection.transaction()?;
-            let mut failures = Map::new();
             for (user_id, objects) in local {
                 for (key_id, object) in objects {
                     let outcome = add_signature(&transaction, &signer, &user_id, &key_id, object)?;

@@ -177,6 +177,17 @@ async fn replacing_keys_needs_the_password_but_repeating_them_does_not() {
         challenged.body["flows"],
         json!([{ "stages": ["m.login.password"] }])
     );
+    let mut wrong_password = replacement.clone();
+    wrong_password["auth"] = json!({
+        "type": "m.login.password",
+        "identifier": { "type": "m.id.user", "user": alice.user_id },
+        "password": "not the password",
+        "session": challenged.body["session"],
+    });
+    let refused = node
+        .post(DEVICE_SIGNING, Some(&alice.token), wrong_password)
+        .await;
+    assert_error(&refused, StatusCode::UNAUTHORIZED, "M_FORBIDDEN");
     let mut authenticated = replacement.clone();
     authenticated["auth"] = json!({
         "type": "m.login.password",
@@ -376,4 +387,29 @@ async fn a_signed_object_must_be_the_published_key() {
         response.body["failures"][&alice.user_id][&alice.device_id]["errcode"],
         "M_INVALID_PARAM"
     );
+}
+
+#[tokio::test]
+async fn signatures_on_keys_of_other_nodes_fail() {
+    let node = TestNode::new();
+    let alice = node.register("alice").await;
+    let elsewhere = "@carol:elsewhere.example";
+    let response = node
+        .post(
+            SIGNATURES,
+            Some(&alice.token),
+            json!({ elsewhere: { "MASTERKEY": { "user_id": elsewhere } } }),
+        )
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+    assert_eq!(
+        response.body["failures"][elsewhere]["MASTERKEY"]["errcode"],
+        "M_NOT_FOUND"
+    );
+    let not_json = node
+        .post(SIGNATURES, Some(&alice.token), json!({ elsewhere: [] }))
+        .await;
+    assert_error(&not_json, StatusCode::BAD_REQUEST, "M_BAD_JSON");
+    let anonymous = node.post(SIGNATURES, None, json!({})).await;
+    assert_error(&anonymous, StatusCode::UNAUTHORIZED, "M_MISSING_TOKEN");
 }
