@@ -28,9 +28,10 @@ fn built_client() -> PathBuf {
     target_dir.join("debug/flotilla-e2e-rust-sdk")
 }
 
-/// Registration through interactive auth, password login on a second device, invite and join,
-/// three messages in order through `/sync`, scrollback to the room's creation, an encrypted
-/// room where each side decrypts the other's message, and logout invalidating the token.
+/// Registration through interactive auth with a cross-signing bootstrap, password login on a
+/// second device, invite and join, three messages in order through `/sync`, scrollback to the
+/// room's creation, an encrypted room where each side decrypts the other's message and sees
+/// the other's device cross-signed, and logout invalidating the token.
 #[test]
 fn matrix_rust_sdk_crew_session() {
     if e2e_requested("matrix-rust-sdk") {
