@@ -1,5 +1,6 @@
-//! End-to-end encryption keys of local devices: upload, query, one-time key claims, and which
-//! users' devices changed since a sync token.
+//! End-to-end encryption keys of local devices: upload, query (with the users' cross-signing
+//! keys, see `cross_signing`), one-time key claims, and which users' devices changed since a
+//! sync token.
 //! Keys of users on other nodes come with the mesh (#4); until then they are reported
 //! under `failures`. Server-side key backup is in `key_backup`.
 
@@ -16,6 +17,7 @@ use super::extract::{Auth, JsonBody, MatrixQuery};
 use super::state::AppState;
 use crate::rooms::device_lists::device_list_updates;
 use crate::rooms::sync::SyncToken;
+use crate::store::cross_signing::{self, KeyUsage};
 use crate::store::e2ee;
 use crate::store::timeline::users_sharing_rooms;
 
@@ -62,9 +64,6 @@ async fn upload(
             ));
         }
     }
-    let device_keys = request
-        .device_keys
-        .map(|keys| Value::Object(keys).to_string());
     let one_time_keys = key_pairs(request.one_time_keys);
     let mut fallback_keys = key_pairs(request.unstable_fallback_keys);
     fallback_keys.extend(key_pairs(request.fallback_keys));
@@ -73,8 +72,11 @@ async fn upload(
         .call(move |connection| {
             let transaction = connection.transaction()?;
             let (user, device) = (&auth.user_id, &auth.device_id);
-            if let Some(keys_json) = &device_keys {
-                e2ee::put_device_keys(&transaction, user, device, keys_json)?;
+            if let Some(keys) = request.device_keys {
+                let published =
+                    e2ee::query_device_keys(&transaction, user, std::slice::from_ref(device))?;
+                let keys = keeping_signatures(keys, published.first());
+                e2ee::put_device_keys(&transaction, user, device, &keys.to_string())?;
             }
             e2ee::add_one_time_keys(&transaction, user, device, &one_time_keys)?;
             e2ee::set_fallback_keys(&transaction, user, device, &fallback_keys)?;
@@ -93,6 +95,48 @@ async fn upload(
     Ok(Json(json!({ "one_time_key_counts": counts })))
 }
 
+/// The uploaded device keys, with the signatures others made on the same keys before (a
+/// client may upload its unchanged keys again; cross-signatures must survive that).
+fn keeping_signatures(
+    mut uploaded: Map<String, Value>,
+    published: Option<&e2ee::PublishedDeviceKeys>,
+) -> Value {
+    let published =
+        published.and_then(
+            |published| match serde_json::from_str::<Value>(&published.keys_json) {
+                Ok(Value::Object(object)) => Some(object),
+                _ => None,
+            },
+        );
+    let unsigned = |object: &Map<String, Value>| {
+        let mut object = object.clone();
+        object.remove("signatures");
+        object.remove("unsigned");
+        object
+    };
+    if let Some(published) =
+        published.filter(|published| unsigned(published) == unsigned(&uploaded))
+        && let Some(Value::Object(earlier)) = published.get("signatures")
+        && let Value::Object(signatures) = uploaded.entry("signatures").or_insert_with(|| json!({}))
+    {
+        for (signer, by_signer) in earlier {
+            let (Value::Object(earlier_keys), Value::Object(keys)) = (
+                by_signer,
+                signatures
+                    .entry(signer.clone())
+                    .or_insert_with(|| json!({})),
+            ) else {
+                continue;
+            };
+            for (key_id, signature) in earlier_keys {
+                keys.entry(key_id.clone())
+                    .or_insert_with(|| signature.clone());
+            }
+        }
+    }
+    Value::Object(uploaded)
+}
+
 #[derive(Deserialize)]
 struct QueryRequest {
     device_keys: BTreeMap<String, Vec<String>>,
@@ -100,7 +144,7 @@ struct QueryRequest {
 
 async fn query(
     State(state): State<AppState>,
-    _auth: Auth,
+    auth: Auth,
     JsonBody(request): JsonBody<QueryRequest>,
 ) -> ApiResult<Json<Value>> {
     let mut failures = Map::new();
@@ -122,26 +166,38 @@ async fn query(
                 .into_iter()
                 .map(|(user_id, device_ids)| {
                     let keys = e2ee::query_device_keys(connection, &user_id, &device_ids)?;
-                    Ok((user_id, keys))
+                    let cross_signing = cross_signing::cross_signing_keys(connection, &user_id)?;
+                    Ok((user_id, keys, cross_signing))
                 })
                 .collect::<Result<Vec<_>, _>>()
         })
         .await?;
     let mut device_keys = Map::new();
-    for (user_id, keys) in published {
+    let mut cross_signing_keys: BTreeMap<KeyUsage, Map<String, Value>> = BTreeMap::new();
+    for (user_id, keys, cross_signing) in published {
         let devices: Map<String, Value> = keys
             .into_iter()
             .filter_map(|keys| Some((keys.device_id.clone(), device_keys_json(keys)?)))
             .collect();
+        for (usage, key_json) in cross_signing {
+            // A user-signing key says whom its owner trusts: only the owner sees it.
+            if usage == KeyUsage::UserSigning && user_id != auth.user_id {
+                continue;
+            }
+            let key = serde_json::from_str(&key_json).map_err(MatrixError::internal)?;
+            cross_signing_keys
+                .entry(usage)
+                .or_default()
+                .insert(user_id.clone(), key);
+        }
         device_keys.insert(user_id, Value::Object(devices));
     }
-    Ok(Json(json!({
-        "device_keys": device_keys,
-        "failures": failures,
-        "master_keys": {},
-        "self_signing_keys": {},
-        "user_signing_keys": {},
-    })))
+    let mut response = json!({ "device_keys": device_keys, "failures": failures });
+    for usage in KeyUsage::ALL {
+        let keys = cross_signing_keys.remove(&usage).unwrap_or_default();
+        response[format!("{}_keys", usage.as_str())] = Value::Object(keys);
+    }
+    Ok(Json(response))
 }
 
 /// The stored keys with the device's display name under `unsigned`; `None` if the stored

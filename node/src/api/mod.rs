@@ -3,6 +3,7 @@
 //! older clients use.
 
 mod account_data;
+mod cross_signing;
 mod devices;
 mod directory;
 mod discovery;
@@ -48,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .merge(directory::routes())
         .merge(keys::routes())
         .merge(key_backup::routes())
+        .merge(cross_signing::routes())
         .merge(to_device::routes())
         .merge(filter::routes())
         .merge(push_rules::routes())

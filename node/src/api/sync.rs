@@ -1,6 +1,7 @@
 //! `/sync`: initial and incremental, long-polling up to `timeout` ms for something to report.
 //! An initial sync (no `since`) answers at once. Syncing marks the user online, or with
-//! `set_presence` unavailable; `set_presence=offline` leaves their presence as it is.
+//! `set_presence` unavailable; `set_presence=offline` leaves their presence as it is. With
+//! `use_state_after=true` (Matrix 1.16) rooms carry `state_after` in place of `state`.
 
 use std::time::Duration;
 
@@ -31,6 +32,8 @@ struct SyncQuery {
     timeout: Option<u64>,
     #[serde(default)]
     full_state: bool,
+    #[serde(default)]
+    use_state_after: bool,
     filter: Option<String>,
     set_presence: Option<String>,
 }
@@ -64,6 +67,7 @@ async fn sync(
             device_id: auth.device_id.clone(),
             since,
             full_state: query.full_state,
+            use_state_after: query.use_state_after,
             filter: filter.clone(),
         };
         let response = state.rooms.sync_once(request).await?;

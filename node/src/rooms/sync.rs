@@ -139,6 +139,9 @@ pub struct SyncRequest {
     pub device_id: String,
     pub since: Option<SyncToken>,
     pub full_state: bool,
+    /// Answer with `state_after` (the state changes up to the end of the timeline, which
+    /// clients apply instead of the timeline's state events) in place of `state`.
+    pub use_state_after: bool,
     pub filter: SyncFilter,
 }
 
@@ -211,6 +214,8 @@ struct Computed {
     presence: Vec<Value>,
     device_lists: DeviceListUpdates,
     is_initial: bool,
+    /// `state`, or `state_after` when the client asked for it.
+    state_field: &'static str,
     joined: BTreeMap<String, JoinedRoom>,
     invited: Map<String, Value>,
     left: Map<String, Value>,
@@ -234,15 +239,12 @@ impl Computed {
                 continue;
             }
             is_empty = false;
-            join.insert(
-                room_id,
-                json!({
+            let mut joined = json!({
                     "timeline": {
                         "events": room.timeline,
                         "limited": room.limited,
                         "prev_batch": stream_token(room.prev_batch),
                     },
-                    "state": {"events": room.state},
                     "summary": room.summary,
                     "ephemeral": {"events": room.ephemeral},
                     "account_data": {"events": room.account_data},
@@ -250,8 +252,9 @@ impl Computed {
                         "notification_count": room.unread.notifications,
                         "highlight_count": room.unread.highlights,
                     },
-                }),
-            );
+            });
+            joined[self.state_field] = json!({"events": room.state});
+            join.insert(room_id, joined);
         }
         let body = json!({
             "next_batch": self.next.to_string(),
@@ -314,6 +317,7 @@ fn compute(
         presence: Vec::new(),
         device_lists,
         is_initial,
+        state_field: state_field(request),
         joined: BTreeMap::new(),
         invited: Map::new(),
         left: Map::new(),
@@ -388,6 +392,14 @@ fn compute(
     computed.fallback_types = json!(fallback);
     computed.next = next;
     Ok(computed)
+}
+
+fn state_field(request: &SyncRequest) -> &'static str {
+    if request.use_state_after {
+        "state_after"
+    } else {
+        "state"
+    }
 }
 
 fn timeline_limit(filter: &EventFilter) -> usize {
@@ -485,8 +497,12 @@ fn joined_room(
     let full = is_initial || joined_since || request.full_state;
     let (summary, heroes) = room_summary(store, room_id, &request.user_id)?;
     let state_filter = &request.filter.room.state;
+    // `state` is what changed before the timeline, so it leaves out the timeline's own state
+    // events; `state_after` is every change up to the timeline's end, whatever the timeline
+    // shows, so that a state event that lost state resolution never reaches a client's state.
+    let state_after = request.use_state_after;
     let mut state = Vec::new();
-    if full || limited {
+    if full || limited || state_after {
         let current = timeline::current_state_events(store.connection(), room_id)?;
         state = formatter
             .events(&current)
@@ -507,7 +523,7 @@ fn joined_room(
         }
         state.extend(current_member_events(store, &formatter, room_id, &wanted)?);
     }
-    state.retain(|event| !in_timeline(event) && state_filter.allows(event));
+    state.retain(|event| (state_after || !in_timeline(event)) && state_filter.allows(event));
     Ok(JoinedRoom {
         changed: !timeline_ids.is_empty() || !state.is_empty(),
         timeline: timeline_ids,
@@ -578,15 +594,16 @@ fn left_room(
         limit,
         false,
     )?;
-    Ok(json!({
+    let mut left = json!({
         "timeline": {
             "events": ClientEvents::new(store, viewer, now_ms()).events(&rows),
             "limited": limited,
             "prev_batch": stream_token(prev_batch),
         },
-        "state": {"events": []},
         "account_data": {"events": []},
-    }))
+    });
+    left[state_field(request)] = json!({"events": []});
+    Ok(left)
 }
 
 /// Receipts that changed in the joined rooms; private read receipts only reach their owner.

@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_device_list_changes.sql"),
     include_str!("migrations/0005_key_backup_and_presence.sql"),
     include_str!("migrations/0006_media.sql"),
+    include_str!("migrations/0007_cross_signing_keys.sql"),
 ];
 
 /// The schema version this build writes.
@@ -87,6 +88,7 @@ mod tests {
             "account_data",
             "stream_positions",
             "device_keys",
+            "cross_signing_keys",
             "one_time_keys",
             "fallback_keys",
             "to_device_messages",

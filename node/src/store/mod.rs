@@ -13,6 +13,7 @@ pub mod accounts;
 pub mod aliases;
 mod cache;
 pub mod client_data;
+pub mod cross_signing;
 pub mod e2ee;
 pub mod key_backup;
 pub mod media;

@@ -3,6 +3,7 @@
 
 mod account;
 mod aliases;
+mod cross_signing;
 mod discovery;
 mod e2ee;
 mod key_backup;

@@ -503,3 +503,62 @@ async fn a_forgotten_room_leaves_sync_until_the_membership_changes() {
         "{rejoined}"
     );
 }
+
+fn event_types(section: &Value) -> Vec<&str> {
+    section["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["type"].as_str().unwrap())
+        .collect()
+}
+
+/// Matrix 1.16's `use_state_after`: `state_after` replaces `state` and holds every state change
+/// up to the end of the timeline, those in the timeline too.
+#[tokio::test]
+async fn state_after_holds_the_changes_up_to_the_timelines_end() {
+    let node = TestNode::new();
+    let alice = node.register("alice").await;
+    let room_id = create_room(&node, &alice, json!({"name": "Mess"})).await;
+    let initial = sync(&node, &alice, "use_state_after=true").await;
+    let room = &initial["rooms"]["join"][&room_id];
+    assert!(room.get("state").is_none(), "{room}");
+    let state_after = event_types(&room["state_after"]);
+    for wanted in [
+        "m.room.create",
+        "m.room.member",
+        "m.room.power_levels",
+        "m.room.name",
+    ] {
+        assert!(state_after.contains(&wanted), "{wanted} missing: {room}");
+    }
+    let since = initial["next_batch"].as_str().unwrap();
+    let renamed = node
+        .put(
+            &format!("{V3}/rooms/{room_id}/state/m.room.name/"),
+            Some(&alice.token),
+            json!({"name": "Wardroom"}),
+        )
+        .await;
+    assert_eq!(renamed.status, StatusCode::OK, "{}", renamed.body);
+    send_text(&node, &alice, &room_id, "t1", "after the rename").await;
+    let next = sync(
+        &node,
+        &alice,
+        &format!("since={since}&use_state_after=true"),
+    )
+    .await;
+    let room = &next["rooms"]["join"][&room_id];
+    assert_eq!(
+        event_types(&room["timeline"]),
+        ["m.room.name", "m.room.message"]
+    );
+    let changes = room["state_after"]["events"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{room}");
+    assert_eq!(changes[0]["content"]["name"], "Wardroom");
+    // Without the parameter the same sync keeps the timeline's state events out of `state`.
+    let classic = sync(&node, &alice, &format!("since={since}")).await;
+    let room = &classic["rooms"]["join"][&room_id];
+    assert_eq!(room["state"]["events"], json!([]), "{room}");
+    assert!(room.get("state_after").is_none(), "{room}");
+}
