@@ -500,21 +500,18 @@ fn joined_room(
     // `state` is what changed before the timeline, so it leaves out the timeline's own state
     // events; `state_after` is every change up to the timeline's end, whatever the timeline
     // shows, so that a state event that lost state resolution never reaches a client's state.
+    // Changes are found by when the entry changed, not by its event's position: after a merged
+    // partition an older event can be current again, and the client must hear of it.
     let state_after = request.use_state_after;
-    let mut state = Vec::new();
-    if full || limited || state_after {
-        let current = timeline::current_state_events(store.connection(), room_id)?;
-        state = formatter
-            .events(&current)
-            .into_iter()
-            .zip(current.iter().map(|row| row.stream_pos))
-            .filter(|(event, position)| {
-                (full || *position > since.events)
-                    && !(state_filter.lazy_load_members && is_member_event(event))
-            })
-            .map(|(event, _)| event)
-            .collect();
-    }
+    let current = match full {
+        true => timeline::current_state_events(store.connection(), room_id)?,
+        false => timeline::current_state_changed_since(store.connection(), room_id, since.events)?,
+    };
+    let mut state: Vec<Value> = formatter
+        .events(&current)
+        .into_iter()
+        .filter(|event| !(state_filter.lazy_load_members && is_member_event(event)))
+        .collect();
     if state_filter.lazy_load_members {
         let mut wanted = senders(&timeline_ids);
         if full {

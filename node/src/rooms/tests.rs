@@ -1,15 +1,17 @@
 //! The hook for the mesh: events from a peer are stored through the same path as local ones,
 //! and every stored event is announced with its origin.
 
-use dag::RoomVersion;
 use dag::canonical_json::Object;
 use dag::pdu::NODE_KEY_ID;
 use dag::room::{self, MemoryStore, NewEvent, Received, RoomStore};
 use dag::signing::ServerKey;
+use dag::{RoomEvent, RoomVersion};
 use serde_json::json;
 
 use super::{EventOrigin, RoomService};
-use crate::store::{DATABASE_FILE_NAME, Store};
+use crate::store::rooms::EVENTS_STREAM;
+use crate::store::timeline::current_state_changed_since;
+use crate::store::{DATABASE_FILE_NAME, Store, current_stream_position};
 
 fn key(seed: u8) -> ServerKey {
     let seed = [seed; 32];
@@ -19,6 +21,20 @@ fn key(seed: u8) -> ServerKey {
 
 /// A public room made on a peer: its events in order.
 fn peer_room(peer: &ServerKey) -> (String, Vec<Object>) {
+    let (room_id, store) = peer_store(peer);
+    (room_id, events_of(&store))
+}
+
+fn events_of(store: &MemoryStore) -> Vec<Object> {
+    store
+        .log()
+        .iter()
+        .map(|id| store.event(id).unwrap().pdu.json().clone())
+        .collect()
+}
+
+/// The peer's store holding a public room of its `@founder`.
+fn peer_store(peer: &ServerKey) -> (String, MemoryStore) {
     let founder = format!("@founder:{}", peer.server_name());
     let mut store = MemoryStore::new();
     let create =
@@ -46,12 +62,7 @@ fn peer_room(peer: &ServerKey) -> (String, Vec<Object>) {
         };
         room::send(&mut store, &room_id, &new, 2 + ts as u64, peer).unwrap();
     }
-    let events = store
-        .log()
-        .iter()
-        .map(|id| store.event(id).unwrap().pdu.json().clone())
-        .collect();
-    (room_id, events)
+    (room_id, store)
 }
 
 #[tokio::test]
@@ -218,4 +229,125 @@ async fn a_refused_send_leaves_no_transaction_id_for_the_next_event() {
         .await
         .unwrap();
     assert_eq!(unattributed, 0);
+}
+
+/// Sends a state event on the peer's store.
+fn send_state(
+    store: &mut MemoryStore,
+    room_id: &str,
+    (sender, event_type, state_key): (&str, &str, &str),
+    content: serde_json::Value,
+    peer: &ServerKey,
+) {
+    let new = NewEvent {
+        event_type: event_type.into(),
+        state_key: Some(state_key.into()),
+        sender: sender.into(),
+        content,
+    };
+    let ts = store.log().len() as u64 + 1;
+    room::send(store, room_id, &new, ts, peer).unwrap();
+}
+
+async fn current_name(rooms: &RoomService, room_id: &str) -> serde_json::Value {
+    let room_id = room_id.to_owned();
+    rooms
+        .with_room_store(EventOrigin::Local, move |store| {
+            let room = store.room(&room_id).unwrap();
+            let key = ("m.room.name".to_owned(), String::new());
+            let id = room.current_state.get(&key).unwrap();
+            store.event(id).unwrap().pdu.content()["name"].clone()
+        })
+        .await
+        .unwrap()
+}
+
+async fn receive_all(rooms: &RoomService, events: Vec<Object>) {
+    let outcomes = rooms
+        .in_one_transaction(EventOrigin::Peer, move |store| {
+            events
+                .into_iter()
+                .map(|json| room::receive(store, json))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap();
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+}
+
+/// After a partition, state resolution can make an older event current again. Incremental
+/// /sync must still hear of it, so the change is found by when the entry changed, not by the
+/// position of its event.
+#[tokio::test]
+async fn state_made_current_again_by_resolution_counts_as_a_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _thread) = Store::open(&dir.path().join(DATABASE_FILE_NAME)).unwrap();
+    let rooms = RoomService::new(store, key(1));
+    let peer = key(2);
+    let founder = format!("@founder:{}", peer.server_name());
+    let bob = format!("@bob:{}", peer.server_name());
+    let (room_id, mut base) = peer_store(&peer);
+    let powers = |users: serde_json::Value| json!({"users": users, "events": {"m.room.name": 50}, "state_default": 50});
+    let power = (founder.as_str(), "m.room.power_levels", "");
+    // In v12 the founder, as creator, has unlimited power and is not listed.
+    send_state(&mut base, &room_id, power, powers(json!({&bob: 50})), &peer);
+    let member = (bob.as_str(), "m.room.member", bob.as_str());
+    send_state(
+        &mut base,
+        &room_id,
+        member,
+        json!({"membership": "join"}),
+        &peer,
+    );
+    let name = |sender| (sender, "m.room.name", "");
+    send_state(
+        &mut base,
+        &room_id,
+        name(founder.as_str()),
+        json!({"name": "Aft"}),
+        &peer,
+    );
+    let (mut renamed, mut demoted) = (base.clone(), base.clone());
+    send_state(
+        &mut renamed,
+        &room_id,
+        name(bob.as_str()),
+        json!({"name": "Fore"}),
+        &peer,
+    );
+    send_state(&mut demoted, &room_id, power, powers(json!({})), &peer);
+
+    receive_all(&rooms, events_of(&renamed)).await;
+    assert_eq!(current_name(&rooms, &room_id).await, "Fore");
+    let before_merge = rooms
+        .with_room_store(EventOrigin::Local, |store| {
+            current_stream_position(store.connection(), EVENTS_STREAM).unwrap()
+        })
+        .await
+        .unwrap();
+    let demotion = events_of(&demoted).pop().unwrap();
+    receive_all(&rooms, vec![demotion]).await;
+    assert_eq!(
+        current_name(&rooms, &room_id).await,
+        "Aft",
+        "bob lost the power to rename in the merge"
+    );
+    let room = room_id.clone();
+    let changed = rooms
+        .with_room_store(EventOrigin::Local, move |store| {
+            current_state_changed_since(store.connection(), &room, before_merge).unwrap()
+        })
+        .await
+        .unwrap();
+    let event_type = |row: &crate::store::timeline::EventRow| {
+        serde_json::from_str::<serde_json::Value>(&row.canonical_json).unwrap()["type"].clone()
+    };
+    let reverted = changed
+        .iter()
+        .find(|row| event_type(row) == "m.room.name")
+        .expect("the name that is current again counts as changed");
+    assert!(
+        reverted.stream_pos < before_merge,
+        "an older event, current again"
+    );
 }

@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_key_backup_and_presence.sql"),
     include_str!("migrations/0006_media.sql"),
     include_str!("migrations/0007_cross_signing_keys.sql"),
+    include_str!("migrations/0008_current_state_changes.sql"),
 ];
 
 /// The schema version this build writes.

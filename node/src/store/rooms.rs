@@ -367,14 +367,22 @@ fn update_current_state(
         return Ok(());
     }
     let mut upsert = transaction.prepare_cached(
-        "INSERT INTO current_state (room_id, event_type, state_key, event_id) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (room_id, event_type, state_key) DO UPDATE SET event_id = excluded.event_id",
+        "INSERT INTO current_state (room_id, event_type, state_key, event_id, changed_pos)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (room_id, event_type, state_key) DO UPDATE SET
+             event_id = excluded.event_id, changed_pos = excluded.changed_pos",
     )?;
     for ((event_type, state_key), event_id) in new.iter() {
         if old.get(&(event_type.clone(), state_key.clone())) == Some(event_id) {
             continue;
         }
-        upsert.execute(params![room.room_id, event_type, state_key, event_id])?;
+        upsert.execute(params![
+            room.room_id,
+            event_type,
+            state_key,
+            event_id,
+            stream_pos
+        ])?;
         if event_type == "m.room.member" {
             let membership = if event_id == pdu.event_id() {
                 membership_of(pdu)

@@ -108,6 +108,25 @@ pub fn current_state_events(
     Ok(rows)
 }
 
+/// The current state entries of the room that changed after the events stream position
+/// `since`, in stream order: new state events, and older ones that state resolution made
+/// current again.
+pub fn current_state_changed_since(
+    connection: &Connection,
+    room_id: &str,
+    since: i64,
+) -> Result<Vec<EventRow>, StoreError> {
+    let sql = format!(
+        "{SELECT_EVENT_ROW} JOIN current_state c ON c.event_id = e.event_id
+         WHERE c.room_id = ?1 AND c.changed_pos > ?2 ORDER BY e.stream_pos"
+    );
+    let mut statement = connection.prepare_cached(&sql)?;
+    let rows = statement
+        .query_map(params![room_id, since], event_row)?
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 /// The events of `state` (event IDs), in stream order.
 pub fn events_by_ids(
     connection: &Connection,
