@@ -148,6 +148,25 @@ pub trait SignatureCheck {
         message: &[u8],
         signature: &[u8; 64],
     ) -> Result<(), SignatureError>;
+
+    /// The answers of [`SignatureCheck::verify`] for every request, in order, if this check
+    /// answers many at once faster than one by one (a driver may verify a frame's signatures
+    /// on several threads); `None`, the default, if not: callers then ask one at a time.
+    fn verify_all(
+        &self,
+        requests: &[SignatureRequest<'_>],
+    ) -> Option<Vec<Result<(), SignatureError>>> {
+        let _ = requests;
+        None
+    }
+}
+
+/// One question for [`SignatureCheck::verify_all`].
+#[derive(Debug, Clone, Copy)]
+pub struct SignatureRequest<'a> {
+    pub public_key: [u8; 32],
+    pub message: &'a [u8],
+    pub signature: [u8; 64],
 }
 
 /// Verifies every signature it is asked about.
@@ -182,7 +201,8 @@ pub fn verify_signed_bytes(
     check.verify(public_key, message, &signature)
 }
 
-fn signature_bytes(
+/// The signature `server` made with `key_id` on `object`, as bytes.
+pub fn signature_bytes(
     object: &Object,
     server: &str,
     key_id: &str,

@@ -5,6 +5,7 @@
 //! - [`store`]: the SQLite store and its migrations.
 //! - [`rooms`]: the room service, /sync, and the hook the mesh uses to store and hear events.
 //! - [`api`]: the Matrix Client-Server API.
+//! - [`signatures`]: peers' event signatures verified on every core.
 
 pub mod admin;
 pub mod api;
@@ -14,4 +15,5 @@ pub mod identity;
 pub mod mesh;
 pub mod rooms;
 pub mod server;
+pub mod signatures;
 pub mod store;

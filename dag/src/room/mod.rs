@@ -13,7 +13,9 @@ pub mod store;
 
 use serde_json::Value;
 
-pub use receive::{receive, receive_checking_with};
+pub use receive::{
+    Incoming, prepare, prepare_all, receive, receive_checking_with, receive_incoming,
+};
 pub use state::State;
 pub use store::{EventStatus, MemoryStore, RoomCommit, RoomInfo, RoomStore, StoredEvent};
 

@@ -13,7 +13,7 @@ use super::{ReceiveError, Received, State};
 use crate::auth::{self, AuthError};
 use crate::canonical_json::Object;
 use crate::pdu::{NODE_KEY_ID, key_bytes_from_server_name};
-use crate::signing::{self, Ed25519, SignatureCheck, SignatureError};
+use crate::signing::{self, Ed25519, SignatureCheck, SignatureError, SignatureRequest};
 use crate::{Pdu, RoomEvent, RoomVersion, hashing, ids};
 
 const CREATE: (&str, &str) = ("m.room.create", "");
@@ -61,22 +61,185 @@ impl Checked {
     }
 }
 
+/// An event through the steps of receipt that need nothing from the store but its room's
+/// version: its redacted form (what the reference hash hashes and what signatures sign), its
+/// ID, the format checks; and the verdicts on its signatures if a batch checked them already.
+pub struct Incoming {
+    version: RoomVersion,
+    redacted: String,
+    pdu: Pdu,
+    verdicts: Vec<Verdict>,
+}
+
+/// A signature of the event's redacted form, already checked.
+struct Verdict {
+    public_key: [u8; 32],
+    signature: [u8; 64],
+    result: Result<(), SignatureError>,
+}
+
+impl Incoming {
+    pub fn event_id(&self) -> &str {
+        self.pdu.event_id()
+    }
+
+    /// The signatures the checks will verify, as far as they can be named: the first server
+    /// without a usable key or signature ends the list, as it ends the checks.
+    fn signature_requests(&self) -> Vec<SignatureRequest<'_>> {
+        let Ok(servers) = auth::servers_that_must_sign(&self.pdu) else {
+            return Vec::new();
+        };
+        servers
+            .into_iter()
+            .map_while(|server| {
+                Some(SignatureRequest {
+                    public_key: key_bytes_from_server_name(server)?,
+                    message: self.redacted.as_bytes(),
+                    signature: signing::signature_bytes(self.pdu.json(), server, NODE_KEY_ID)
+                        .ok()?,
+                })
+            })
+            .collect()
+    }
+}
+
+/// Answers from an event's verdicts where it has one, else asks `fallback`. Every verdict is
+/// on the event's own redacted form, the only message its checks verify.
+struct Remembered<'a> {
+    verdicts: &'a [Verdict],
+    fallback: &'a dyn SignatureCheck,
+}
+
+impl SignatureCheck for Remembered<'_> {
+    fn verify(
+        &self,
+        public_key: &[u8; 32],
+        message: &[u8],
+        signature: &[u8; 64],
+    ) -> Result<(), SignatureError> {
+        let known = self
+            .verdicts
+            .iter()
+            .find(|v| v.public_key == *public_key && v.signature == *signature);
+        match known {
+            Some(verdict) => verdict.result.clone(),
+            None => self.fallback.verify(public_key, message, signature),
+        }
+    }
+}
+
+/// The first steps of receipt, which read only the room's version from the store.
+pub fn prepare(store: &impl RoomStore, json: Object) -> Result<Incoming, ReceiveError> {
+    let version = room_version_of(store, &json)?;
+    let redacted = hashing::redacted_canonical(version, &json);
+    let event_id = hashing::event_id_of_redacted(&redacted);
+    let pdu = Pdu::from_json_with_id(version, json, event_id)?;
+    Ok(Incoming {
+        version,
+        redacted,
+        pdu,
+        verdicts: Vec::new(),
+    })
+}
+
+/// [`prepare`] for events that arrived together, with all their signatures handed to
+/// `signatures` at once when it answers many faster ([`SignatureCheck::verify_all`]). Receive
+/// each in turn with [`receive_incoming`]; one that could not be prepared (its room is created
+/// by an earlier event of the batch) with [`receive_checking_with`].
+pub fn prepare_all(
+    store: &impl RoomStore,
+    events: Vec<Object>,
+    signatures: &dyn SignatureCheck,
+) -> Vec<Result<Incoming, ReceiveError>> {
+    let mut prepared: Vec<_> = events.into_iter().map(|e| prepare(store, e)).collect();
+    let verdicts = check_all_signatures(&prepared, signatures);
+    for (index, verdict) in verdicts {
+        if let Some(Ok(incoming)) = prepared.get_mut(index) {
+            incoming.verdicts.push(verdict);
+        }
+    }
+    prepared
+}
+
+/// The verdicts of one `verify_all` call on every prepared event's signatures, each with the
+/// index of its event; none if `signatures` does not answer batches.
+fn check_all_signatures(
+    prepared: &[Result<Incoming, ReceiveError>],
+    signatures: &dyn SignatureCheck,
+) -> Vec<(usize, Verdict)> {
+    let requests: Vec<(usize, SignatureRequest)> = prepared
+        .iter()
+        .enumerate()
+        .filter_map(|(index, p)| Some((index, p.as_ref().ok()?)))
+        .flat_map(|(index, p)| p.signature_requests().into_iter().map(move |r| (index, r)))
+        .collect();
+    let batch: Vec<SignatureRequest> = requests.iter().map(|(_, request)| *request).collect();
+    let Some(results) = signatures
+        .verify_all(&batch)
+        .filter(|r| r.len() == batch.len())
+    else {
+        return Vec::new();
+    };
+    requests
+        .into_iter()
+        .zip(results)
+        .map(|((index, request), result)| {
+            let verdict = Verdict {
+                public_key: request.public_key,
+                signature: request.signature,
+                result,
+            };
+            (index, verdict)
+        })
+        .collect()
+}
+
+/// Runs the remaining checks on a prepared event and commits it with its status: the same
+/// outcome as [`receive_checking_with`] on its JSON.
+pub fn receive_incoming(
+    store: &mut impl RoomStore,
+    incoming: Incoming,
+    signatures: &dyn SignatureCheck,
+) -> Result<Received, ReceiveError> {
+    // An event received before this one may have created its room since it was prepared.
+    let incoming = match room_version_of(store, incoming.pdu.json())? == incoming.version {
+        true => incoming,
+        false => prepare(store, incoming.pdu.into_json())?,
+    };
+    let checked = check_prepared(store, incoming, signatures)?;
+    Ok(commit(store, checked))
+}
+
 pub(super) fn check(
     store: &impl RoomStore,
     json: Object,
     signatures: &dyn SignatureCheck,
 ) -> Result<Checked, ReceiveError> {
-    let version = room_version_of(store, &json)?;
-    let redacted = hashing::redacted_canonical(version, &json);
-    let event_id = hashing::event_id_of_redacted(&redacted);
-    let pdu = Pdu::from_json_with_id(version, json, event_id)?;
+    check_prepared(store, prepare(store, json)?, signatures)
+}
+
+fn check_prepared(
+    store: &impl RoomStore,
+    incoming: Incoming,
+    signatures: &dyn SignatureCheck,
+) -> Result<Checked, ReceiveError> {
+    let Incoming {
+        redacted,
+        pdu,
+        verdicts,
+        ..
+    } = incoming;
     if let Some(known) = store.event(pdu.event_id()) {
         return Ok(Checked::Known {
             event_id: pdu.event_id().to_owned(),
             status: known.status,
         });
     }
-    verify_signatures(&pdu, redacted.as_bytes(), signatures)?;
+    let signatures = Remembered {
+        verdicts: &verdicts,
+        fallback: signatures,
+    };
+    verify_signatures(&pdu, redacted.as_bytes(), &signatures)?;
     let pdu = match pdu.content_hash_matches() {
         true => pdu,
         false => pdu.redacted(),
