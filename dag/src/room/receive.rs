@@ -2,7 +2,7 @@
 //! (redact on mismatch), auth against the event's auth events, auth against the state before
 //! the event, soft-fail against the room's current state.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -13,7 +13,9 @@ use super::{ReceiveError, Received, State};
 use crate::auth::{self, AuthError};
 use crate::canonical_json::Object;
 use crate::pdu::{NODE_KEY_ID, key_bytes_from_server_name};
-use crate::signing::{self, Ed25519, SignatureCheck, SignatureError, SignatureRequest};
+use crate::signing::{
+    self, Ed25519, PendingVerdicts, SignatureCheck, SignatureError, SignatureRequest,
+};
 use crate::{Pdu, RoomEvent, RoomVersion, hashing, ids};
 
 const CREATE: (&str, &str) = ("m.room.create", "");
@@ -85,21 +87,15 @@ impl Incoming {
 
     /// The signatures the checks will verify, as far as they can be named: the first server
     /// without a usable key or signature ends the list, as it ends the checks.
-    fn signature_requests(&self) -> Vec<SignatureRequest<'_>> {
-        let Ok(servers) = auth::servers_that_must_sign(&self.pdu) else {
-            return Vec::new();
-        };
-        servers
-            .into_iter()
-            .map_while(|server| {
-                Some(SignatureRequest {
-                    public_key: key_bytes_from_server_name(server)?,
-                    message: self.redacted.as_bytes(),
-                    signature: signing::signature_bytes(self.pdu.json(), server, NODE_KEY_ID)
-                        .ok()?,
-                })
+    fn signature_requests(&self) -> impl Iterator<Item = SignatureRequest> + '_ {
+        let servers = auth::servers_that_must_sign(&self.pdu).unwrap_or_default();
+        servers.into_iter().map_while(|server| {
+            Some(SignatureRequest {
+                public_key: key_bytes_from_server_name(server)?,
+                message: self.redacted.as_bytes().to_vec(),
+                signature: signing::signature_bytes(self.pdu.json(), server, NODE_KEY_ID).ok()?,
             })
-            .collect()
+        })
     }
 }
 
@@ -142,56 +138,66 @@ pub fn prepare(store: &impl RoomStore, json: Object) -> Result<Incoming, Receive
     })
 }
 
+/// Events that arrived together, prepared: each comes out with the verdicts on its
+/// signatures, if the [`SignatureCheck`] took them all at once, and is then received with
+/// [`receive_incoming`]; one that could not be prepared (its room is created by an earlier
+/// event of the batch) is received from its JSON with [`receive_checking_with`] instead.
+pub struct PreparedBatch {
+    events: VecDeque<(Result<Incoming, ReceiveError>, Vec<Asked>)>,
+    verdicts: Option<Box<dyn PendingVerdicts>>,
+}
+
+/// A signature handed to `verify_all`: its key and signature bytes.
+type Asked = ([u8; 32], [u8; 64]);
+
+impl Iterator for PreparedBatch {
+    type Item = Result<Incoming, ReceiveError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (mut prepared, asked) = self.events.pop_front()?;
+        for (public_key, signature) in asked {
+            let Some(result) = self.verdicts.as_mut().and_then(|v| v.next_verdict()) else {
+                break;
+            };
+            if let Ok(incoming) = &mut prepared {
+                incoming.verdicts.push(Verdict {
+                    public_key,
+                    signature,
+                    result,
+                });
+            }
+        }
+        Some(prepared)
+    }
+}
+
 /// [`prepare`] for events that arrived together, with all their signatures handed to
-/// `signatures` at once when it answers many faster ([`SignatureCheck::verify_all`]). Receive
-/// each in turn with [`receive_incoming`]; one that could not be prepared (its room is created
-/// by an earlier event of the batch) with [`receive_checking_with`].
+/// `signatures` at once ([`SignatureCheck::verify_all`]).
 pub fn prepare_all(
     store: &impl RoomStore,
     events: Vec<Object>,
     signatures: &dyn SignatureCheck,
-) -> Vec<Result<Incoming, ReceiveError>> {
-    let mut prepared: Vec<_> = events.into_iter().map(|e| prepare(store, e)).collect();
-    let verdicts = check_all_signatures(&prepared, signatures);
-    for (index, verdict) in verdicts {
-        if let Some(Ok(incoming)) = prepared.get_mut(index) {
-            incoming.verdicts.push(verdict);
-        }
-    }
-    prepared
-}
-
-/// The verdicts of one `verify_all` call on every prepared event's signatures, each with the
-/// index of its event; none if `signatures` does not answer batches.
-fn check_all_signatures(
-    prepared: &[Result<Incoming, ReceiveError>],
-    signatures: &dyn SignatureCheck,
-) -> Vec<(usize, Verdict)> {
-    let requests: Vec<(usize, SignatureRequest)> = prepared
+) -> PreparedBatch {
+    let prepared: Vec<_> = events.into_iter().map(|e| prepare(store, e)).collect();
+    let mut asked: Vec<Vec<Asked>> = vec![Vec::new(); prepared.len()];
+    let mut requests = prepared
         .iter()
-        .enumerate()
-        .filter_map(|(index, p)| Some((index, p.as_ref().ok()?)))
-        .flat_map(|(index, p)| p.signature_requests().into_iter().map(move |r| (index, r)))
-        .collect();
-    let batch: Vec<SignatureRequest> = requests.iter().map(|(_, request)| *request).collect();
-    let Some(results) = signatures
-        .verify_all(&batch)
-        .filter(|r| r.len() == batch.len())
-    else {
-        return Vec::new();
-    };
-    requests
-        .into_iter()
-        .zip(results)
-        .map(|((index, request), result)| {
-            let verdict = Verdict {
-                public_key: request.public_key,
-                signature: request.signature,
-                result,
-            };
-            (index, verdict)
-        })
-        .collect()
+        .zip(asked.iter_mut())
+        .filter_map(|(p, asked)| Some((p.as_ref().ok()?, asked)))
+        .flat_map(|(incoming, asked)| {
+            incoming.signature_requests().inspect(move |request| {
+                asked.push((request.public_key, request.signature));
+            })
+        });
+    let verdicts = signatures.verify_all(&mut requests);
+    drop(requests);
+    if verdicts.is_none() {
+        asked.iter_mut().for_each(Vec::clear);
+    }
+    PreparedBatch {
+        events: prepared.into_iter().zip(asked).collect(),
+        verdicts,
+    }
 }
 
 /// Runs the remaining checks on a prepared event and commits it with its status: the same

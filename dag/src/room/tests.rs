@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::RoomEvent;
-use crate::signing::{SignatureCheck, SignatureRequest};
+use crate::signing::{PendingVerdicts, SignatureCheck, SignatureRequest};
 
 /// A node in miniature: a store and a key whose hex public key is the server name.
 struct Node {
@@ -520,14 +520,20 @@ impl SignatureCheck for CountingBatches {
 
     fn verify_all(
         &self,
-        requests: &[SignatureRequest<'_>],
-    ) -> Option<Vec<Result<(), SignatureError>>> {
+        requests: &mut dyn Iterator<Item = SignatureRequest>,
+    ) -> Option<Box<dyn PendingVerdicts>> {
+        let answers: Vec<_> = requests
+            .map(|r| Ed25519.verify(&r.public_key, &r.message, &r.signature))
+            .collect();
         self.in_batches
-            .fetch_add(requests.len(), std::sync::atomic::Ordering::Relaxed);
-        let answers = requests
-            .iter()
-            .map(|r| Ed25519.verify(&r.public_key, r.message, &r.signature));
-        Some(answers.collect())
+            .fetch_add(answers.len(), std::sync::atomic::Ordering::Relaxed);
+        Some(Box::new(answers.into_iter()))
+    }
+}
+
+impl PendingVerdicts for std::vec::IntoIter<Result<(), SignatureError>> {
+    fn next_verdict(&mut self) -> Option<Result<(), SignatureError>> {
+        self.next()
     }
 }
 
