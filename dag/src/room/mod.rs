@@ -14,7 +14,8 @@ pub mod store;
 use serde_json::Value;
 
 pub use receive::{
-    Incoming, PreparedBatch, prepare, prepare_all, receive, receive_checking_with, receive_incoming,
+    Incoming, PreparedBatch, check_signatures_together, prepare, receive, receive_checking_with,
+    receive_incoming,
 };
 pub use state::State;
 pub use store::{EventStatus, MemoryStore, RoomCommit, RoomInfo, RoomStore, StoredEvent};

@@ -85,6 +85,10 @@ impl Incoming {
         self.pdu.event_id()
     }
 
+    pub fn version(&self) -> RoomVersion {
+        self.version
+    }
+
     /// The signatures the checks will verify, as far as they can be named: the first server
     /// without a usable key or signature ends the list, as it ends the checks.
     fn signature_requests(&self) -> impl Iterator<Item = SignatureRequest> + '_ {
@@ -171,14 +175,12 @@ impl Iterator for PreparedBatch {
     }
 }
 
-/// [`prepare`] for events that arrived together, with all their signatures handed to
-/// `signatures` at once ([`SignatureCheck::verify_all`]).
-pub fn prepare_all(
-    store: &impl RoomStore,
-    events: Vec<Object>,
+/// Events that arrived together, prepared with [`prepare`], with all their signatures handed
+/// to `signatures` at once ([`SignatureCheck::verify_all`]).
+pub fn check_signatures_together(
+    prepared: Vec<Result<Incoming, ReceiveError>>,
     signatures: &dyn SignatureCheck,
 ) -> PreparedBatch {
-    let prepared: Vec<_> = events.into_iter().map(|e| prepare(store, e)).collect();
     let mut asked: Vec<Vec<Asked>> = vec![Vec::new(); prepared.len()];
     let mut requests = prepared
         .iter()

@@ -580,7 +580,8 @@ fn events_prepared_together_are_received_as_one_by_one() {
         // the rest of it cannot be prepared before that is stored.
         let mut received = Vec::new();
         for batch in [&events[..3], &events[3..]] {
-            let prepared = prepare_all(&together.store, batch.to_vec(), &check);
+            let prepared = batch.iter().map(|e| prepare(&together.store, e.clone()));
+            let prepared = check_signatures_together(prepared.collect(), &check);
             for (event, incoming) in batch.iter().zip(prepared) {
                 received.push(match incoming {
                     Ok(incoming) => receive_incoming(&mut together.store, incoming, &check),

@@ -432,12 +432,15 @@ impl Sync {
             return;
         };
         let mut decoded = Vec::with_capacity(events.len());
+        let mut prepared = Vec::with_capacity(events.len());
         let mut undecodable = None;
         for bytes in &events {
             match wire::decode_with(bytes, &link.refs.as_receiver(acked)) {
                 Ok(event) => {
-                    link.refs.received(&event);
+                    let incoming = room::prepare(store, event.clone());
+                    link.refs.received(&event, incoming.as_ref().ok());
                     decoded.push(event);
+                    prepared.push(incoming);
                 }
                 Err(error) => {
                     undecodable = Some(error);
@@ -446,8 +449,8 @@ impl Sync {
             }
         }
         self.stats.events_received += decoded.len() as u64;
-        // Prepared together so that their signatures can be checked together.
-        let prepared = room::prepare_all(store, decoded.clone(), &*self.signatures);
+        // Their signatures are checked together, while the events before them are stored.
+        let prepared = room::check_signatures_together(prepared, &*self.signatures);
         for (event, incoming) in decoded.into_iter().zip(prepared) {
             self.ingest(store, peer, event, incoming, now);
         }
