@@ -12,6 +12,9 @@ use std::thread;
 use dag::signing::{Ed25519, PendingVerdicts, SignatureCheck, SignatureError, SignatureRequest};
 use ed25519_dalek::{Signature, VerifyingKey};
 
+/// Batches smaller than this are verified by the asking thread as it takes the answers.
+const MIN_BATCH: usize = 4;
+
 /// Ed25519 verification with the same answers as [`Ed25519`], batches verified in order by
 /// one helper thread per core but the asking thread's.
 #[derive(Debug, Clone, Copy)]
@@ -52,7 +55,11 @@ impl SignatureCheck for ParallelEd25519 {
             return None;
         }
         let requests: Arc<[SignatureRequest]> = requests.collect();
-        let helpers = self.helpers.min(requests.len());
+        // A frame of live traffic carries one or two events: not worth a thread switch.
+        let helpers = match requests.len() < MIN_BATCH {
+            true => 0,
+            false => self.helpers.min(requests.len()),
+        };
         let answers = (0..helpers)
             .map(|helper| start_helper(&requests, helper, helpers))
             .collect();
