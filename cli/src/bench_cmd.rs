@@ -124,6 +124,7 @@ mod ingest {
     use dag::signing::ServerKey;
     use dag::sync::{Sync, SyncConfig, SyncEvent};
     use node::rooms::{EventOrigin, RoomService};
+    use node::signatures::ParallelEd25519;
     use node::store::{DATABASE_FILE_NAME, Store};
     use simulations::linkbench::Source;
 
@@ -144,7 +145,8 @@ mod ingest {
         let peer = key.server_name().to_owned();
         let rooms = RoomService::new(store, key);
         let source_id = source.peer_id();
-        let mut sync = Sync::new(SyncConfig::default());
+        let signatures = std::sync::Arc::new(ParallelEd25519::new());
+        let mut sync = Sync::checking_signatures_with(SyncConfig::default(), signatures);
         source.connect(&peer)?;
         let started = Instant::now();
         sync = on_store(&rooms, sync, {
@@ -188,31 +190,32 @@ mod ingest {
         Ok(())
     }
 
-    /// Hands the frames to the protocol on the store's thread; returns the frames it answers.
+    /// Hands the frames to the protocol on the store's thread, one transaction per frame as
+    /// the node's mesh driver does; returns the frames it answers.
     async fn exchange(
         rooms: &RoomService,
-        sync: Sync,
+        mut sync: Sync,
         from: &str,
         frames: Vec<Vec<u8>>,
     ) -> Result<(Sync, Vec<Vec<u8>>)> {
-        let from = from.to_owned();
         let answer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = answer.clone();
-        let sync = on_store(rooms, sync, move |sync, store| {
-            for frame in &frames {
-                sync.frame_received(store, &from, frame, 0);
+        for frame in frames {
+            let from = from.to_owned();
+            let sink = answer.clone();
+            sync = on_store(rooms, sync, move |sync, store| {
+                sync.frame_received(store, &from, &frame, 0);
                 if let Some(SyncEvent::Disconnect { reason, .. }) = sync.poll_event() {
                     anyhow::bail!("the peer's frames were refused: {reason}");
                 }
                 while sync.poll_event().is_some() {}
-            }
-            let out = std::iter::from_fn(|| sync.poll_transmit(store, &from));
-            sink.lock()
-                .map_err(|_| anyhow::anyhow!("poisoned"))?
-                .extend(out);
-            Ok(())
-        })
-        .await?;
+                let out = std::iter::from_fn(|| sync.poll_transmit(store, &from));
+                sink.lock()
+                    .map_err(|_| anyhow::anyhow!("poisoned"))?
+                    .extend(out);
+                Ok(())
+            })
+            .await?;
+        }
         let frames = std::mem::take(&mut *answer.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
         Ok((sync, frames))
     }

@@ -148,6 +148,33 @@ pub trait SignatureCheck {
         message: &[u8],
         signature: &[u8; 64],
     ) -> Result<(), SignatureError>;
+
+    /// Starts checking every signature `requests` yields, if this check can answer many faster
+    /// than one by one (a driver may verify them on other threads while the caller stores the
+    /// events before them), and returns where the answers, those of
+    /// [`SignatureCheck::verify`], come out in order. `None`, the default, if not: then
+    /// `requests` is not consumed and callers ask one at a time.
+    fn verify_all(
+        &self,
+        requests: &mut dyn Iterator<Item = SignatureRequest>,
+    ) -> Option<Box<dyn PendingVerdicts>> {
+        let _ = requests;
+        None
+    }
+}
+
+/// One question for [`SignatureCheck::verify_all`].
+#[derive(Debug, Clone)]
+pub struct SignatureRequest {
+    pub public_key: [u8; 32],
+    pub message: Vec<u8>,
+    pub signature: [u8; 64],
+}
+
+/// The answers to a [`SignatureCheck::verify_all`], in the order of its requests.
+pub trait PendingVerdicts {
+    /// The next answer, waited for if it is not ready yet; `None` after the last.
+    fn next_verdict(&mut self) -> Option<Result<(), SignatureError>>;
 }
 
 /// Verifies every signature it is asked about.
@@ -182,7 +209,8 @@ pub fn verify_signed_bytes(
     check.verify(public_key, message, &signature)
 }
 
-fn signature_bytes(
+/// The signature `server` made with `key_id` on `object`, as bytes.
+pub fn signature_bytes(
     object: &Object,
     server: &str,
     key_id: &str,

@@ -6,6 +6,7 @@
 //! - [`media`]: the files of the local media repository.
 //! - [`rooms`]: the room service, /sync, and the hook the mesh uses to store and hear events.
 //! - [`api`]: the Matrix Client-Server API.
+//! - [`signatures`]: peers' event signatures verified on every core.
 
 pub mod admin;
 pub mod api;
@@ -17,4 +18,5 @@ pub mod mesh;
 pub mod push;
 pub mod rooms;
 pub mod server;
+pub mod signatures;
 pub mod store;

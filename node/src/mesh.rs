@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use dag::sync::{Sync, SyncConfig};
@@ -16,6 +17,7 @@ use crate::store::rooms::SqliteRoomStore;
 use crate::admin::LinkState;
 use crate::config::Config;
 use crate::identity::NodeIdentity;
+use crate::signatures::ParallelEd25519;
 
 /// Starts the transport with the configured listeners, peers and gating, and the saved blocked
 /// peers and emission control state.
@@ -78,7 +80,9 @@ pub async fn run(rooms: RoomService, transport: Transport) {
         local_events: local_rx,
         notify: None,
     };
-    transport::mesh::run(rooms, Sync::new(SyncConfig::default()), transport, inputs).await;
+    let signatures = Arc::new(ParallelEd25519::new());
+    let sync = Sync::checking_signatures_with(SyncConfig::default(), signatures);
+    transport::mesh::run(rooms, sync, transport, inputs).await;
     forwarder.abort();
 }
 

@@ -13,7 +13,10 @@ pub mod store;
 
 use serde_json::Value;
 
-pub use receive::{receive, receive_checking_with};
+pub use receive::{
+    Incoming, PreparedBatch, check_signatures_together, prepare, receive, receive_checking_with,
+    receive_incoming,
+};
 pub use state::State;
 pub use store::{EventStatus, MemoryStore, RoomCommit, RoomInfo, RoomStore, StoredEvent};
 

@@ -2,7 +2,7 @@
 //! (redact on mismatch), auth against the event's auth events, auth against the state before
 //! the event, soft-fail against the room's current state.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -13,7 +13,9 @@ use super::{ReceiveError, Received, State};
 use crate::auth::{self, AuthError};
 use crate::canonical_json::Object;
 use crate::pdu::{NODE_KEY_ID, key_bytes_from_server_name};
-use crate::signing::{self, Ed25519, SignatureCheck, SignatureError};
+use crate::signing::{
+    self, Ed25519, PendingVerdicts, SignatureCheck, SignatureError, SignatureRequest,
+};
 use crate::{Pdu, RoomEvent, RoomVersion, hashing, ids};
 
 const CREATE: (&str, &str) = ("m.room.create", "");
@@ -61,22 +63,191 @@ impl Checked {
     }
 }
 
+/// An event through the steps of receipt that need nothing from the store but its room's
+/// version: its redacted form (what the reference hash hashes and what signatures sign), its
+/// ID, the format checks; and the verdicts on its signatures if a batch checked them already.
+pub struct Incoming {
+    version: RoomVersion,
+    redacted: String,
+    pdu: Pdu,
+    verdicts: Vec<Verdict>,
+}
+
+/// A signature of the event's redacted form, already checked.
+struct Verdict {
+    public_key: [u8; 32],
+    signature: [u8; 64],
+    result: Result<(), SignatureError>,
+}
+
+impl Incoming {
+    pub fn event_id(&self) -> &str {
+        self.pdu.event_id()
+    }
+
+    pub fn version(&self) -> RoomVersion {
+        self.version
+    }
+
+    /// The signatures the checks will verify, as far as they can be named: the first server
+    /// without a usable key or signature ends the list, as it ends the checks.
+    fn signature_requests(&self) -> impl Iterator<Item = SignatureRequest> + '_ {
+        let servers = auth::servers_that_must_sign(&self.pdu).unwrap_or_default();
+        servers.into_iter().map_while(|server| {
+            Some(SignatureRequest {
+                public_key: key_bytes_from_server_name(server)?,
+                message: self.redacted.as_bytes().to_vec(),
+                signature: signing::signature_bytes(self.pdu.json(), server, NODE_KEY_ID).ok()?,
+            })
+        })
+    }
+}
+
+/// Answers from an event's verdicts where it has one, else asks `fallback`. Every verdict is
+/// on the event's own redacted form, the only message its checks verify.
+struct Remembered<'a> {
+    verdicts: &'a [Verdict],
+    fallback: &'a dyn SignatureCheck,
+}
+
+impl SignatureCheck for Remembered<'_> {
+    fn verify(
+        &self,
+        public_key: &[u8; 32],
+        message: &[u8],
+        signature: &[u8; 64],
+    ) -> Result<(), SignatureError> {
+        let known = self
+            .verdicts
+            .iter()
+            .find(|v| v.public_key == *public_key && v.signature == *signature);
+        match known {
+            Some(verdict) => verdict.result.clone(),
+            None => self.fallback.verify(public_key, message, signature),
+        }
+    }
+}
+
+/// The first steps of receipt, which read only the room's version from the store.
+pub fn prepare(store: &impl RoomStore, json: Object) -> Result<Incoming, ReceiveError> {
+    let version = room_version_of(store, &json)?;
+    let redacted = hashing::redacted_canonical(version, &json);
+    let event_id = hashing::event_id_of_redacted(&redacted);
+    let pdu = Pdu::from_json_with_id(version, json, event_id)?;
+    Ok(Incoming {
+        version,
+        redacted,
+        pdu,
+        verdicts: Vec::new(),
+    })
+}
+
+/// Events that arrived together, prepared: each comes out with the verdicts on its
+/// signatures, if the [`SignatureCheck`] took them all at once, and is then received with
+/// [`receive_incoming`]; one that could not be prepared (its room is created by an earlier
+/// event of the batch) is received from its JSON with [`receive_checking_with`] instead.
+pub struct PreparedBatch {
+    events: VecDeque<(Result<Incoming, ReceiveError>, Vec<Asked>)>,
+    verdicts: Option<Box<dyn PendingVerdicts>>,
+}
+
+/// A signature handed to `verify_all`: its key and signature bytes.
+type Asked = ([u8; 32], [u8; 64]);
+
+impl Iterator for PreparedBatch {
+    type Item = Result<Incoming, ReceiveError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (mut prepared, asked) = self.events.pop_front()?;
+        for (public_key, signature) in asked {
+            let Some(result) = self.verdicts.as_mut().and_then(|v| v.next_verdict()) else {
+                break;
+            };
+            if let Ok(incoming) = &mut prepared {
+                incoming.verdicts.push(Verdict {
+                    public_key,
+                    signature,
+                    result,
+                });
+            }
+        }
+        Some(prepared)
+    }
+}
+
+/// Events that arrived together, prepared with [`prepare`], with all their signatures handed
+/// to `signatures` at once ([`SignatureCheck::verify_all`]).
+pub fn check_signatures_together(
+    prepared: Vec<Result<Incoming, ReceiveError>>,
+    signatures: &dyn SignatureCheck,
+) -> PreparedBatch {
+    let mut asked: Vec<Vec<Asked>> = vec![Vec::new(); prepared.len()];
+    let mut requests = prepared
+        .iter()
+        .zip(asked.iter_mut())
+        .filter_map(|(p, asked)| Some((p.as_ref().ok()?, asked)))
+        .flat_map(|(incoming, asked)| {
+            incoming.signature_requests().inspect(move |request| {
+                asked.push((request.public_key, request.signature));
+            })
+        });
+    let verdicts = signatures.verify_all(&mut requests);
+    drop(requests);
+    if verdicts.is_none() {
+        asked.iter_mut().for_each(Vec::clear);
+    }
+    PreparedBatch {
+        events: prepared.into_iter().zip(asked).collect(),
+        verdicts,
+    }
+}
+
+/// Runs the remaining checks on a prepared event and commits it with its status: the same
+/// outcome as [`receive_checking_with`] on its JSON.
+pub fn receive_incoming(
+    store: &mut impl RoomStore,
+    incoming: Incoming,
+    signatures: &dyn SignatureCheck,
+) -> Result<Received, ReceiveError> {
+    // An event received before this one may have created its room since it was prepared.
+    let incoming = match room_version_of(store, incoming.pdu.json())? == incoming.version {
+        true => incoming,
+        false => prepare(store, incoming.pdu.into_json())?,
+    };
+    let checked = check_prepared(store, incoming, signatures)?;
+    Ok(commit(store, checked))
+}
+
 pub(super) fn check(
     store: &impl RoomStore,
     json: Object,
     signatures: &dyn SignatureCheck,
 ) -> Result<Checked, ReceiveError> {
-    let version = room_version_of(store, &json)?;
-    let redacted = hashing::redacted_canonical(version, &json);
-    let event_id = hashing::event_id_of_redacted(&redacted);
-    let pdu = Pdu::from_json_with_id(version, json, event_id)?;
+    check_prepared(store, prepare(store, json)?, signatures)
+}
+
+fn check_prepared(
+    store: &impl RoomStore,
+    incoming: Incoming,
+    signatures: &dyn SignatureCheck,
+) -> Result<Checked, ReceiveError> {
+    let Incoming {
+        redacted,
+        pdu,
+        verdicts,
+        ..
+    } = incoming;
     if let Some(known) = store.event(pdu.event_id()) {
         return Ok(Checked::Known {
             event_id: pdu.event_id().to_owned(),
             status: known.status,
         });
     }
-    verify_signatures(&pdu, redacted.as_bytes(), signatures)?;
+    let signatures = Remembered {
+        verdicts: &verdicts,
+        fallback: signatures,
+    };
+    verify_signatures(&pdu, redacted.as_bytes(), &signatures)?;
     let pdu = match pdu.content_hash_matches() {
         true => pdu,
         false => pdu.redacted(),

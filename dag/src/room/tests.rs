@@ -4,6 +4,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::RoomEvent;
+use crate::signing::{PendingVerdicts, SignatureCheck, SignatureRequest};
 
 /// A node in miniature: a store and a key whose hex public key is the server name.
 struct Node {
@@ -495,5 +496,113 @@ fn the_state_before_an_event_resolves_the_states_after_its_parents() {
             state_before(&a.store, &child),
             Err(ReceiveError::MissingEvents(_))
         ));
+    }
+}
+
+/// Answers batches one by one with [`Ed25519`], and counts the signatures it was asked about.
+#[derive(Default)]
+struct CountingBatches {
+    one_by_one: std::sync::atomic::AtomicUsize,
+    in_batches: std::sync::atomic::AtomicUsize,
+}
+
+impl SignatureCheck for CountingBatches {
+    fn verify(
+        &self,
+        public_key: &[u8; 32],
+        message: &[u8],
+        signature: &[u8; 64],
+    ) -> Result<(), SignatureError> {
+        self.one_by_one
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Ed25519.verify(public_key, message, signature)
+    }
+
+    fn verify_all(
+        &self,
+        requests: &mut dyn Iterator<Item = SignatureRequest>,
+    ) -> Option<Box<dyn PendingVerdicts>> {
+        let answers: Vec<_> = requests
+            .map(|r| Ed25519.verify(&r.public_key, &r.message, &r.signature))
+            .collect();
+        self.in_batches
+            .fetch_add(answers.len(), std::sync::atomic::Ordering::Relaxed);
+        Some(Box::new(answers.into_iter()))
+    }
+}
+
+impl PendingVerdicts for std::vec::IntoIter<Result<(), SignatureError>> {
+    fn next_verdict(&mut self) -> Option<Result<(), SignatureError>> {
+        self.next()
+    }
+}
+
+/// A room's whole history with forged, tampered, altered, repeated and orphaned events mixed in.
+fn history_with_bad_events(version: RoomVersion) -> Vec<Object> {
+    let mut a = Node::new(1);
+    let alice = a.user("alice");
+    let room = a.create_room(version, &alice);
+    for i in 0..5 {
+        a.message(&room, &alice, &format!("message {i}")).unwrap();
+    }
+    let mut events: Vec<Object> = a
+        .store
+        .log()
+        .iter()
+        .map(|id| a.store.event(id).unwrap().pdu.json().clone())
+        .collect();
+    let message = events[events.len() - 1].clone();
+    // Arrives before the message it cites.
+    let orphan = a.message(&room, &alice, "orphan").unwrap().into_json();
+    let mut forged = message.clone();
+    forged.insert("sender".into(), json!("@mallory:example.org"));
+    let mut tampered = message.clone();
+    tampered.insert("origin_server_ts".into(), json!(1));
+    let mut altered = message.clone();
+    altered.insert("content".into(), json!({"body": "altered"}));
+    let repeated = events[2].clone();
+    events.splice(4..4, [forged, tampered, altered, repeated, orphan]);
+    events
+}
+
+#[test]
+fn events_prepared_together_are_received_as_one_by_one() {
+    for version in [RoomVersion::V10, RoomVersion::V11, RoomVersion::V12] {
+        let events = history_with_bad_events(version);
+        let mut one_by_one = Node::new(2);
+        let expected: Vec<_> = events
+            .iter()
+            .map(|e| receive(&mut one_by_one.store, e.clone()))
+            .collect();
+        let mut together = Node::new(2);
+        let check = CountingBatches::default();
+        // As the sync protocol does with a frame: the first batch holds the create event, so
+        // the rest of it cannot be prepared before that is stored.
+        let mut received = Vec::new();
+        for batch in [&events[..3], &events[3..]] {
+            let prepared = batch.iter().map(|e| prepare(&together.store, e.clone()));
+            let prepared = check_signatures_together(prepared.collect(), &check);
+            for (event, incoming) in batch.iter().zip(prepared) {
+                received.push(match incoming {
+                    Ok(incoming) => receive_incoming(&mut together.store, incoming, &check),
+                    Err(_) => receive_checking_with(&mut together.store, event.clone(), &check),
+                });
+            }
+        }
+        assert_eq!(received, expected, "{version:?}");
+        let has = |wanted: fn(&Result<Received, ReceiveError>) -> bool| expected.iter().any(wanted);
+        assert!(has(|r| matches!(r, Err(ReceiveError::MissingEvents(_)))));
+        assert!(has(|r| matches!(r, Err(ReceiveError::BadSignature(_)))));
+        assert!(has(|r| matches!(
+            r,
+            Err(ReceiveError::UnknownSigningKey(_))
+        )));
+        assert!(has(|r| matches!(r, Ok(Received::AlreadyKnown { .. }))));
+        assert_eq!(together.store.log(), one_by_one.store.log());
+        let batched = check.in_batches.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(batched >= events.len() - 3, "{batched} signatures batched");
+        // Only events of the first batch and the forged one, whose signature is missing, are
+        // asked about one at a time.
+        assert!(check.one_by_one.load(std::sync::atomic::Ordering::Relaxed) <= 3);
     }
 }

@@ -43,7 +43,7 @@ use refs::LinkRefs;
 
 use crate::RoomEvent;
 use crate::canonical_json::Object;
-use crate::room::{self, EventStatus, ReceiveError, Received, RoomStore};
+use crate::room::{self, EventStatus, Incoming, ReceiveError, Received, RoomStore};
 use crate::signing::{Ed25519, SignatureCheck};
 use crate::wire;
 
@@ -428,19 +428,35 @@ impl Sync {
         events: Vec<Vec<u8>>,
         now: u64,
     ) {
-        for bytes in events {
-            let Some(link) = self.links.get_mut(peer) else {
-                return;
-            };
-            match wire::decode_with(&bytes, &link.refs.as_receiver(acked)) {
+        let Some(link) = self.links.get_mut(peer) else {
+            return;
+        };
+        let mut decoded = Vec::with_capacity(events.len());
+        let mut prepared = Vec::with_capacity(events.len());
+        let mut undecodable = None;
+        for bytes in &events {
+            match wire::decode_with(bytes, &link.refs.as_receiver(acked)) {
                 Ok(event) => {
-                    link.refs.received(&event);
-                    self.stats.events_received += 1;
-                    self.ingest(store, peer, event, now);
+                    let incoming = room::prepare(store, event.clone());
+                    link.refs.received(&event, incoming.as_ref().ok());
+                    decoded.push(event);
+                    prepared.push(incoming);
                 }
-                // The reference tables no longer mirror: this link cannot go on.
-                Err(error) => return self.drop_link(peer, format!("undecodable event: {error}")),
+                Err(error) => {
+                    undecodable = Some(error);
+                    break;
+                }
             }
+        }
+        self.stats.events_received += decoded.len() as u64;
+        // Their signatures are checked together, while the events before them are stored.
+        let prepared = room::check_signatures_together(prepared, &*self.signatures);
+        for (event, incoming) in decoded.into_iter().zip(prepared) {
+            self.ingest(store, peer, event, incoming, now);
+        }
+        // The reference tables no longer mirror: this link cannot go on.
+        if let Some(error) = undecodable {
+            return self.drop_link(peer, format!("undecodable event: {error}"));
         }
         self.retry_waiting(store, now);
     }
@@ -453,8 +469,21 @@ impl Sync {
         });
     }
 
-    fn ingest(&mut self, store: &mut impl RoomStore, peer: &PeerId, event: Object, now: u64) {
-        match room::receive_checking_with(store, event.clone(), &*self.signatures) {
+    /// Receives `event`, prepared as `incoming`; an event that could not be prepared is
+    /// received from its JSON, since its room may have been created since.
+    fn ingest(
+        &mut self,
+        store: &mut impl RoomStore,
+        peer: &PeerId,
+        event: Object,
+        incoming: Result<Incoming, ReceiveError>,
+        now: u64,
+    ) {
+        let received = match incoming {
+            Ok(incoming) => room::receive_incoming(store, incoming, &*self.signatures),
+            Err(_) => room::receive_checking_with(store, event.clone(), &*self.signatures),
+        };
+        match received {
             Ok(Received::Stored {
                 room_id,
                 event_id,
@@ -572,7 +601,8 @@ impl Sync {
             }
             for (id, event, from) in ready {
                 self.waiting.remove(&id);
-                self.ingest(store, &from, event, now);
+                let incoming = room::prepare(store, event.clone());
+                self.ingest(store, &from, event, incoming, now);
             }
         }
     }

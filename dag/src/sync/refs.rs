@@ -10,6 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 
 use crate::canonical_json::Object;
+use crate::room::Incoming;
 use crate::wire::{EventRefs, Previous};
 use crate::{Pdu, RoomEvent, RoomVersion, hashing};
 
@@ -102,8 +103,15 @@ impl LinkRefs {
         self.sent.previous.update(pdu.json());
     }
 
-    pub(super) fn received(&mut self, event: &Object) {
-        self.received.push(registered_id(event));
+    /// Registers a received event; `prepared`, if receipt could prepare it, knows its ID.
+    pub(super) fn received(&mut self, event: &Object, prepared: Option<&Incoming>) {
+        let id = match prepared {
+            Some(incoming) if incoming.version() != RoomVersion::V10 => {
+                incoming.event_id().to_owned()
+            }
+            _ => registered_id(event),
+        };
+        self.received.push(id);
         self.received.previous.update(event);
     }
 

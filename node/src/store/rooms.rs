@@ -296,7 +296,7 @@ fn insert_event(
             i64::try_from(pdu.origin_server_ts()).unwrap_or(i64::MAX),
             i64::try_from(pdu.depth()).unwrap_or(i64::MAX),
             pdu.canonical_json(),
-            dag::wire::encode(pdu.json()),
+            dag::wire::encode_pdu_with(pdu, &dag::wire::NoRefs),
             stream_pos,
             group,
             event.status == EventStatus::Rejected,
