@@ -12,7 +12,7 @@ use serde_json::{Map, Value, json};
 use super::error::{ApiResult, MatrixError};
 use super::extract::{Auth, JsonBody, MatrixPath, MatrixQuery};
 use super::state::AppState;
-use crate::push::{self, NewRule, Placement, RuleEditError, RuleKind, Ruleset};
+use crate::push::{self, NewRule, Placement, PushRule, RuleEditError, RuleKind, Ruleset};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -63,10 +63,7 @@ async fn get_rule(
     auth: Auth,
     MatrixPath(path): MatrixPath<RulePath>,
 ) -> ApiResult<Json<Value>> {
-    let (kind, rule_id) = path.parse()?;
-    let ruleset = load(&state, &auth).await?;
-    let rule = ruleset.find(kind, &rule_id).ok_or_else(rule_not_found)?;
-    Ok(Json(json!(rule)))
+    Ok(Json(json!(find_rule(&state, &auth, path).await?)))
 }
 
 async fn get_enabled(
@@ -74,9 +71,7 @@ async fn get_enabled(
     auth: Auth,
     MatrixPath(path): MatrixPath<RulePath>,
 ) -> ApiResult<Json<Value>> {
-    let (kind, rule_id) = path.parse()?;
-    let ruleset = load(&state, &auth).await?;
-    let rule = ruleset.find(kind, &rule_id).ok_or_else(rule_not_found)?;
+    let rule = find_rule(&state, &auth, path).await?;
     Ok(Json(json!({ "enabled": rule.enabled })))
 }
 
@@ -85,10 +80,18 @@ async fn get_actions(
     auth: Auth,
     MatrixPath(path): MatrixPath<RulePath>,
 ) -> ApiResult<Json<Value>> {
-    let (kind, rule_id) = path.parse()?;
-    let ruleset = load(&state, &auth).await?;
-    let rule = ruleset.find(kind, &rule_id).ok_or_else(rule_not_found)?;
+    let rule = find_rule(&state, &auth, path).await?;
     Ok(Json(json!({ "actions": rule.actions })))
+}
+
+/// The rule the path names in the user's ruleset, or `M_NOT_FOUND`.
+async fn find_rule(state: &AppState, auth: &Auth, path: RulePath) -> ApiResult<PushRule> {
+    let (kind, rule_id) = path.parse()?;
+    let ruleset = load(state, auth).await?;
+    ruleset
+        .find(kind, &rule_id)
+        .cloned()
+        .ok_or_else(|| MatrixError::not_found("The push rule was not found"))
 }
 
 #[derive(Deserialize)]
@@ -192,10 +195,6 @@ fn check_scope(scope: &str) -> ApiResult<()> {
 fn parse_kind(kind: &str) -> ApiResult<RuleKind> {
     RuleKind::parse(kind)
         .ok_or_else(|| MatrixError::invalid_param(format!("Unknown push rule kind {kind:?}")))
-}
-
-fn rule_not_found() -> MatrixError {
-    MatrixError::not_found("The push rule was not found")
 }
 
 async fn load(state: &AppState, auth: &Auth) -> ApiResult<Ruleset> {

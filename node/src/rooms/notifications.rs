@@ -12,7 +12,7 @@ use super::power::{Power, user_power};
 use crate::push::{self, CompiledRuleset, RoomFacts};
 use crate::store::StoreError;
 use crate::store::rooms::SqliteRoomStore;
-use crate::store::timeline::{members_with, unread_events};
+use crate::store::timeline::{member_count, unread_events};
 
 /// Counts stop at this many.
 pub const UNREAD_CAP: i64 = 999;
@@ -78,8 +78,8 @@ pub fn unread_counts(
     let display_name = member
         .as_ref()
         .and_then(|member| member.pdu.content()["displayname"].as_str());
-    let joined = members_with(store.connection(), room_id, "join")?.len();
-    let facts = RoomFacts::new(user_id, display_name, joined as u64, &may_notify);
+    let joined = member_count(store.connection(), room_id, "join")?;
+    let facts = RoomFacts::new(user_id, display_name, joined, &may_notify);
     let mut counts = UnreadCounts::default();
     for json in events {
         let Ok(event) = serde_json::from_str::<Value>(&json) else {

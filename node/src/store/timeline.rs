@@ -261,6 +261,20 @@ pub fn members_with(
     Ok(users)
 }
 
+/// How many users have `membership` in the room.
+pub fn member_count(
+    connection: &Connection,
+    room_id: &str,
+    membership: &str,
+) -> Result<u64, StoreError> {
+    let count: i64 = connection
+        .prepare_cached(
+            "SELECT count(*) FROM room_memberships WHERE room_id = ?1 AND membership = ?2",
+        )?
+        .query_row([room_id, membership], |row| row.get(0))?;
+    Ok(count.unsigned_abs())
+}
+
 /// The stream position of an event of the room, if it is held.
 pub fn stream_pos_of(
     connection: &Connection,
